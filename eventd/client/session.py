@@ -1,0 +1,225 @@
+"""
+L{EventClient}: a Twisted application's handle on an eventd server.
+
+It survives the server: when the connection is lost it reconnects with
+backoff and subscribes again to everything it had (Pyro 3's clients waited
+forever instead).  Calls made while it is disconnected wait for the next
+connection.
+"""
+
+from functools import partial
+from inspect import iscoroutine
+from typing import Any, Callable, Iterable, Optional, Union
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet.defer import Deferred, DeferredList, fail, gatherResults, succeed
+from twisted.internet.error import ConnectionClosed
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.protocols import amp
+from twisted.python.failure import Failure
+
+from eventd.broker import SubscriptionManager
+from eventd.codecs import Codec, codec_named
+from eventd.commands import Publish, Subscribe, SubscribeMatch, Unsubscribe, WireEvent
+from eventd.client.protocol import ClientProtocol
+from eventd.event import Event
+from eventd.matching import check_subject, compile_pattern
+
+Handler = Callable[[Event], Any]
+"""
+Called with each event; may return a Deferred (or be a coroutine function),
+and later events of the connection then wait until it fires.
+"""
+
+Names = Union[str, Iterable[str]]
+
+
+def _names(names: Names) -> list[str]:
+    return [names] if isinstance(names, str) else list(names)
+
+
+class EventClient:
+    """
+    A connection to an eventd server that publishes and subscribes.
+
+    Use L{eventd.client.connect} to make one.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self, endpoint: IStreamClientEndpoint, clock: IReactorTime, codec: Codec
+    ) -> None:
+        self.codec = codec
+        self._handlers = SubscriptionManager()
+        self._protocol: Optional[ClientProtocol] = None
+        self._waiting: list[Deferred] = []
+        self._closed = False
+        self._service = ClientService(
+            endpoint,
+            self._factory(),
+            retryPolicy=backoffPolicy(initialDelay=0.1, maxDelay=5.0),
+            clock=clock,
+            prepareConnection=self._resubscribe,
+        )
+
+    def _factory(self) -> Factory:
+        factory = Factory.forProtocol(partial(ClientProtocol, self._dispatch, self._lost))
+        factory.noisy = False
+        return factory
+
+    def start(self) -> Deferred:
+        """
+        Connect; fire with this client once connected, or fail with the
+        reason if the first attempt fails.
+        """
+        self._service.startService()
+        connected = self._service.whenConnected(failAfterFailures=1)
+
+        def failed(reason: Failure) -> Failure:
+            self._closed = True
+            self._service.stopService()
+            return reason
+
+        return connected.addCallbacks(lambda _: self, failed)
+
+    # The API.
+
+    def publish(self, subjects: Names, msg: Any) -> Deferred:
+        """
+        Publish C{msg} on each subject.  Fires with the server's timestamp of
+        the events once every subscriber's queue took them.
+
+        @raise TypeError: at once, if the codec cannot encode C{msg}.
+        """
+        payload = self.codec.encode(msg)
+        answer = self._call(
+            Publish, subjects=_names(subjects), codec=self.codec.name, payload=payload
+        )
+        return answer.addCallback(lambda response: response["time"])
+
+    def subscribe(self, subjects: Names, handler: Handler) -> Deferred:
+        """
+        Call C{handler} with every event on these subjects (any case).
+        """
+        subjects = _names(subjects)
+        for subject in subjects:
+            check_subject(subject)
+        done = self._call(Subscribe, subjects=subjects)
+        return done.addCallback(
+            lambda _: self._handlers.subscribe(handler, subjects)
+        )
+
+    def subscribe_match(self, patterns: Names, handler: Handler) -> Deferred:
+        """
+        Call C{handler} with every event on a subject one of these regular
+        expressions matches (anchored at the start, any case).
+        """
+        patterns = _names(patterns)
+        for pattern in patterns:
+            compile_pattern(pattern)
+        done = self._call(SubscribeMatch, patterns=patterns)
+        return done.addCallback(
+            lambda _: self._handlers.subscribe_match(handler, patterns)
+        )
+
+    def unsubscribe(self, subjects_or_patterns: Names) -> Deferred:
+        """
+        Stop receiving events on these subjects and patterns, whichever
+        handlers they were for.
+        """
+        names = _names(subjects_or_patterns)
+        for handler in self._handlers.subscribers:
+            self._handlers.unsubscribe(handler, names)
+        return self._call(Unsubscribe, subjects=names).addCallback(lambda _: None)
+
+    def close(self) -> Deferred:
+        """
+        Disconnect for good.  Calls still waiting for a connection fail.
+        """
+        self._closed = True
+        waiting, self._waiting = self._waiting, []
+        for call in waiting:
+            call.errback(ConnectionClosed("the client was closed"))
+        return self._service.stopService()
+
+    # The connection.
+
+    def _call(self, command: type[amp.Command], **arguments) -> Deferred:
+        if self._protocol is not None:
+            return self._protocol.call(command, **arguments)
+        if self._closed:
+            return fail(ConnectionClosed("the client was closed"))
+        connected: Deferred = Deferred()
+        self._waiting.append(connected)
+        return connected.addCallback(lambda protocol: protocol.call(command, **arguments))
+
+    def _resubscribe(self, protocol: ClientProtocol) -> Deferred:
+        """
+        A new connection: subscribe it to everything we had, then let
+        waiting calls through.
+        """
+        calls = []
+        if self._handlers.subjects:
+            calls.append(protocol.call(Subscribe, subjects=self._handlers.subjects))
+        if self._handlers.patterns:
+            calls.append(protocol.call(SubscribeMatch, patterns=self._handlers.patterns))
+        done = gatherResults(calls, consumeErrors=True) if calls else succeed(None)
+        return done.addCallback(lambda _: self._connected(protocol))
+
+    def _connected(self, protocol: ClientProtocol) -> None:
+        self._protocol = protocol
+        waiting, self._waiting = self._waiting, []
+        for call in waiting:
+            call.callback(protocol)
+
+    def _lost(self, protocol: ClientProtocol) -> None:
+        if self._protocol is protocol:
+            self._protocol = None
+            if not self._closed:
+                self.log.warn("lost the connection to the event server; reconnecting")
+
+    # Events.
+
+    def _dispatch(self, wire: WireEvent) -> Optional[Deferred]:
+        """
+        Run every distinct handler whose subscription matches, once each.
+        Handler errors are logged, never raised: one bad handler must not
+        cost the others their events or the connection.
+        """
+        handlers = self._handlers.subscribers_for(wire.subject)
+        if not handlers:
+            return None
+        try:
+            event = Event(wire.subject, codec_named(wire.codec).decode(wire.payload), wire.time)
+        except Exception:
+            self.log.failure(
+                "cannot decode an event on {subject} (codec {codec}); skipped it",
+                subject=wire.subject,
+                codec=wire.codec,
+            )
+            return None
+        busy = []
+        for handler in handlers:
+            try:
+                result = handler(event)
+                if iscoroutine(result):
+                    result = Deferred.fromCoroutine(result)
+            except Exception:
+                self._handler_failed(Failure(), handler, event)
+                continue
+            if isinstance(result, Deferred):
+                busy.append(result.addErrback(self._handler_failed, handler, event))
+        if not busy:
+            return None
+        return busy[0] if len(busy) == 1 else DeferredList(busy)
+
+    def _handler_failed(self, failure: Failure, handler: Handler, event: Event) -> None:
+        self.log.failure(
+            "handler {handler!r} failed on an event on {subject}",
+            failure,
+            handler=handler,
+            subject=event.subject,
+        )

@@ -1,0 +1,224 @@
+"""
+The wire schema: the AMP commands eventd's server and clients exchange.
+
+docs/protocol.md describes the same commands for someone writing a client
+in another language; keep the two in step.
+
+A client sends L{Publish}, L{Subscribe}, L{SubscribeMatch} and
+L{Unsubscribe}, each answered by the server.  The server sends L{Deliver},
+which is never answered: its single argument carries a batch of events, each
+a MessagePack array, concatenated.  MessagePack is decoded in C by every
+mainstream implementation, which matters here: a subscriber's cost per event
+is mostly the cost of decoding it.
+
+One AMP value holds at most 65,535 bytes.  A longer byte string (a big
+message, a big batch) is split over several keys: C{payload},
+C{payload.2}, C{payload.3} and so on, each but the last holding exactly
+65,535 bytes; see L{ChunkedBytes}.
+"""
+
+from struct import pack
+from typing import Any, NamedTuple, Sequence
+
+import msgpack
+from twisted.protocols import amp
+
+from eventd.errors import (
+    BadArguments,
+    BadPattern,
+    BadSubject,
+    MessageTooLarge,
+    TooManySubscriptions,
+)
+
+MAX_VALUE_BYTES = amp.MAX_VALUE_LENGTH
+"""The most bytes one AMP value holds."""
+
+
+class ChunkedBytes(amp.Argument):
+    """
+    A byte string of any length, split over as many AMP values as it needs:
+    C{name}, C{name.2}, C{name.3}, ...  An empty string is sent as one empty
+    C{name} value.
+    """
+
+    def toBox(self, name, strings, objects, proto):
+        data = self.toString(objects.pop(amp._wireNameToPythonIdentifier(name)))
+        for number, start in enumerate(range(0, max(len(data), 1), MAX_VALUE_BYTES)):
+            strings[chunk_key(name, number)] = data[start : start + MAX_VALUE_BYTES]
+
+    def fromBox(self, name, strings, objects, proto):
+        chunks = [strings.pop(name)]
+        number = 1
+        while (key := chunk_key(name, number)) in strings:
+            chunks.append(strings.pop(key))
+            number += 1
+        objects[amp._wireNameToPythonIdentifier(name)] = self.fromString(
+            b"".join(chunks)
+        )
+
+    def toString(self, inObject: bytes) -> bytes:
+        return bytes(inObject)
+
+    def fromString(self, inString: bytes) -> bytes:
+        return inString
+
+
+def chunk_key(name: bytes, number: int) -> bytes:
+    """
+    The key of the C{number}th (from 0) chunk of a L{ChunkedBytes} value.
+    """
+    return name if number == 0 else b"%s.%d" % (name, number + 1)
+
+
+class WireEvent(NamedTuple):
+    """
+    An event as it travels to a subscriber: the payload still encoded.
+    """
+
+    subject: str
+    time: float
+    codec: str
+    payload: bytes
+
+
+def encode_event(subject: str, time: float, codec: str, payload: bytes) -> bytes:
+    """
+    One event's record in a L{Deliver} batch: the MessagePack array
+    C{[subject, time, codec, payload]}.  The server encodes each event once,
+    whatever the number of its subscribers.
+    """
+    return msgpack.packb((subject, time, codec, payload))
+
+
+def decode_events(data: bytes) -> list[WireEvent]:
+    """
+    The events of one L{Deliver} batch, in order.  Elements past the fourth
+    of a record are ignored, so the format can grow.
+    """
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(data)
+    return [WireEvent(*record[:4]) for record in unpacker]
+
+
+class EventBatch(ChunkedBytes):
+    """
+    The events of a L{Deliver} command: L{WireEvent}s in Python, their
+    concatenated MessagePack records on the wire.
+    """
+
+    def toString(self, inObject: Sequence[WireEvent]) -> bytes:
+        return b"".join(encode_event(*event) for event in inObject)
+
+    def fromString(self, inString: bytes) -> list[WireEvent]:
+        return decode_events(inString)
+
+
+class _EventdCommand(amp.Command):
+    """
+    What every eventd command shares: arguments that cannot be decoded are
+    refused with L{BadArguments} (the server raises it before the command
+    runs).
+    """
+
+    errors: dict[type[Exception], bytes] = {BadArguments: b"BAD_ARGUMENTS"}
+
+
+class Publish(_EventdCommand):
+    """
+    Publish one message on one or more subjects: one event per subject, all
+    with the same server time.  Answered once every subscriber's queue took
+    the events (in block mode that may wait for a slow subscriber).
+    """
+
+    commandName = b"publish"
+    arguments = [
+        (b"subjects", amp.ListOf(amp.Unicode())),
+        (b"codec", amp.Unicode()),
+        (b"payload", ChunkedBytes()),
+    ]
+    response = [(b"time", amp.Float())]
+    errors = {BadSubject: b"BAD_SUBJECT", MessageTooLarge: b"MESSAGE_TOO_LARGE"}
+
+
+class Subscribe(_EventdCommand):
+    """
+    Subscribe this connection to exact subjects (case-insensitive).
+    """
+
+    commandName = b"subscribe"
+    arguments = [(b"subjects", amp.ListOf(amp.Unicode()))]
+    response: list[tuple[bytes, amp.Argument]] = []
+    errors = {
+        BadSubject: b"BAD_SUBJECT",
+        TooManySubscriptions: b"TOO_MANY_SUBSCRIPTIONS",
+    }
+
+
+class SubscribeMatch(_EventdCommand):
+    """
+    Subscribe this connection to every subject matching one of these regular
+    expressions (RE2 syntax, anchored at the start, case-insensitive).
+    """
+
+    commandName = b"subscribe_match"
+    arguments = [(b"patterns", amp.ListOf(amp.Unicode()))]
+    response: list[tuple[bytes, amp.Argument]] = []
+    errors = {
+        BadPattern: b"BAD_PATTERN",
+        TooManySubscriptions: b"TOO_MANY_SUBSCRIPTIONS",
+    }
+
+
+class Unsubscribe(_EventdCommand):
+    """
+    Drop subscriptions: each name is removed as an exact subject and as a
+    pattern.  Names not subscribed to are ignored.
+    """
+
+    commandName = b"unsubscribe"
+    arguments = [(b"subjects", amp.ListOf(amp.Unicode()))]
+    response: list[tuple[bytes, amp.Argument]] = []
+
+
+class Deliver(amp.Command):
+    """
+    Server to subscriber: a batch of events, oldest first.  Never answered.
+    """
+
+    commandName = b"deliver"
+    arguments = [(b"events", EventBatch())]
+    requiresAnswer = False
+
+
+def _key_value(key: bytes, value: bytes) -> bytes:
+    return pack("!H", len(key)) + key + pack("!H", len(value)) + value
+
+
+_DELIVER_HEAD = _key_value(amp.COMMAND, Deliver.commandName)
+
+
+def deliver_box(records: Sequence[bytes]) -> bytes:
+    """
+    The serialized L{Deliver} box carrying these records (from
+    L{encode_event}): what L{Deliver} with an L{EventBatch} would send, built
+    by joining the pre-encoded records instead of encoding events again.
+    """
+    data = b"".join(records)
+    parts = [_DELIVER_HEAD]
+    for number, start in enumerate(range(0, len(data), MAX_VALUE_BYTES)):
+        parts.append(
+            _key_value(
+                chunk_key(b"events", number), data[start : start + MAX_VALUE_BYTES]
+            )
+        )
+    parts.append(b"\x00\x00")
+    return b"".join(parts)
+
+
+def describe(value: Any) -> str:
+    """
+    A short, safe rendering of a value for error messages and logs.
+    """
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

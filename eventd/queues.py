@@ -1,0 +1,184 @@
+"""
+One subscriber's bounded queue, and what happens when it is full.
+
+Every subscriber has its own queue, so a slow subscriber never slows the
+others.  The queue is the streaming producer registered on the subscriber's
+connection: it writes to the connection only while the connection takes data,
+and holds events while the peer is slow.  When it holds C{size} events the
+policy decides, as Pyro 3's PYRO_ES_BLOCKQUEUE did:
+
+  - L{WhenFull.BLOCK}: the event is still queued, and L{DeliveryQueue.offer}
+    returns a Deferred that fires once the queue is below C{size} again; the
+    publisher waits for it (and the server stops reading from that
+    publisher), so nothing is lost and memory stays bounded by the number of
+    publishers.
+  - L{WhenFull.DROP}: the event is dropped for this subscriber only, and
+    counted.
+
+Events are not written the moment they are offered but at the end of the
+current reactor turn, so everything published during one turn goes to a
+subscriber as one batch; at low load that is at once.
+"""
+
+import enum
+from collections import deque
+from typing import Optional, Sequence
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from eventd.interfaces import IDeliverySink, ISubscriber
+
+BATCH_BYTES = 64 * 1024
+"""Roughly how many bytes of events one write to the sink carries."""
+
+DROP_REPORT_SECONDS = 10.0
+"""The least time between two warnings about drops at the same subscriber."""
+
+
+class WhenFull(enum.Enum):
+    """
+    What to do with an event for a subscriber whose queue is full.
+    """
+
+    BLOCK = "block"
+    DROP = "drop"
+
+
+@implementer(ISubscriber, IPushProducer)
+class DeliveryQueue:
+    """
+    A bounded FIFO of encoded events for one subscriber.
+
+    @ivar delivered: events written to the sink so far.
+    @ivar dropped: events dropped because the queue was full.
+    @ivar high_water: the most events the queue ever held.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        sink: IDeliverySink,
+        clock: IReactorTime,
+        size: int,
+        when_full: WhenFull,
+        peer: str = "?",
+    ) -> None:
+        self.peer = peer
+        self.size = size
+        self.when_full = when_full
+        self.delivered = 0
+        self.dropped = 0
+        self.high_water = 0
+        self._sink = sink
+        self._clock = clock
+        self._items: deque[bytes] = deque()
+        self._waiters: deque[Deferred[None]] = deque()
+        self._paused = False
+        self._stopped = False
+        self._flush_call = None
+        self._dropped_reported = 0
+        self._drop_reported_at: Optional[float] = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def waiting_publishes(self) -> int:
+        """
+        How many publishes are waiting for room in this queue.
+        """
+        return len(self._waiters)
+
+    def offer(self, item: bytes) -> Optional[Deferred[None]]:
+        if self._stopped:
+            return None
+        items = self._items
+        if len(items) >= self.size:
+            if self.when_full is WhenFull.DROP:
+                self.dropped += 1
+                self._report_drops()
+                return None
+            waiter: Deferred[None] = Deferred()
+            self._waiters.append(waiter)
+        else:
+            waiter = None
+        items.append(item)
+        if len(items) > self.high_water:
+            self.high_water = len(items)
+        if self._flush_call is None and not self._paused:
+            self._flush_call = self._clock.callLater(0, self._flush)
+        return waiter
+
+    # IPushProducer: the subscriber's transport calls these.
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+        self._sink.sending_paused()
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._sink.sending_resumed()
+        self._flush()
+
+    def stopProducing(self) -> None:
+        """
+        The subscriber is gone: forget its events and release every publisher
+        waiting for room in its queue.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        self._items.clear()
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def _flush(self) -> None:
+        """
+        Write queued events to the sink in batches while it takes them, then
+        let waiting publishers go on if there is room.
+        """
+        self._flush_call = None
+        items = self._items
+        while items and not self._paused and not self._stopped:
+            batch = self._take_batch()
+            self._sink.write_events(batch)
+            self.delivered += len(batch)
+        # Releasing a waiter may make its publisher publish again, into this
+        # very queue: do it last, when this queue's own state is settled.
+        waiters = self._waiters
+        while waiters and len(items) < self.size:
+            waiters.popleft().callback(None)
+
+    def _take_batch(self) -> Sequence[bytes]:
+        items = self._items
+        batch = [items.popleft()]
+        budget = BATCH_BYTES - len(batch[0])
+        while items and len(items[0]) <= budget:
+            item = items.popleft()
+            budget -= len(item)
+            batch.append(item)
+        return batch
+
+    def _report_drops(self) -> None:
+        now = self._clock.seconds()
+        last = self._drop_reported_at
+        if last is not None and now - last < DROP_REPORT_SECONDS:
+            return
+        self.log.warn(
+            "queue of {peer} is full ({size} events): dropped {new} events "
+            "for it ({dropped} in all)",
+            peer=self.peer,
+            size=self.size,
+            new=self.dropped - self._dropped_reported,
+            dropped=self.dropped,
+        )
+        self._dropped_reported = self.dropped
+        self._drop_reported_at = now

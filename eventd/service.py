@@ -1,0 +1,107 @@
+"""
+The event server as a Twisted service: listen, announce, stop.
+"""
+
+from typing import Optional, Sequence
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IReactorTime,
+    IStreamServerEndpoint,
+)
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from eventd.addresses import client_endpoint_for
+from eventd.broker import SubscriptionManager
+from eventd.config import ServerConfig
+from eventd.protocol import EventServerFactory
+
+
+class EventService(Service):
+    """
+    The event server: one broker, listening on one or more endpoints.
+
+    Once every endpoint listens it logs Pyro's banner: a line C{URI= ...} per
+    port, naming the port really bound (a client endpoint string every
+    eventd client accepts), then C{Event Server started.}
+
+    @ivar broker: the subscription manager all connections share.
+    @ivar uris: the client endpoint strings of the listening ports, once
+        started.
+    """
+
+    name = "eventd"
+    log = Logger()
+
+    def __init__(
+        self,
+        endpoints: Sequence[IStreamServerEndpoint],
+        config: ServerConfig,
+        clock: IReactorTime,
+    ) -> None:
+        self.broker = SubscriptionManager()
+        self.factory = EventServerFactory(self.broker, config, clock)
+        self.uris: list[str] = []
+        self._endpoints = list(endpoints)
+        self._ports: list[IListeningPort] = []
+        self._listening: Optional[Deferred] = None
+        self._failure: Optional[Failure] = None
+
+    def privilegedStartService(self) -> None:
+        """
+        Listen on every endpoint, before twistd drops privileges (so a port
+        below 1024 can be bound).  A port that cannot be bound at once (it is
+        taken, say) raises here, so twistd stops with the reason instead of
+        running a server that listens nowhere.
+        """
+        super().privilegedStartService()
+        self._listening = gatherResults(
+            [endpoint.listen(self.factory) for endpoint in self._endpoints],
+            consumeErrors=True,
+        ).addCallbacks(self._started, self._not_started)
+        if self._failure is not None:
+            self._failure.raiseException()
+
+    def startService(self) -> None:
+        super().startService()
+        if self._listening is None:
+            self.privilegedStartService()
+
+    def whenListening(self) -> Deferred:
+        """
+        A Deferred that fires with L{uris} once every endpoint listens, or
+        fails with the reason one could not.
+        """
+        told: Deferred = Deferred()
+
+        def tell(result: object) -> object:
+            if self._failure is None:
+                told.callback(self.uris)
+            else:
+                told.errback(self._failure)
+            return result
+
+        self._listening.addBoth(tell)
+        return told
+
+    def stopService(self) -> Deferred:
+        super().stopService()
+        ports, self._ports = self._ports, []
+        self._listening = None
+        return gatherResults([port.stopListening() for port in ports])
+
+    def _started(self, ports: list[IListeningPort]) -> None:
+        self._ports = ports
+        self.uris = [client_endpoint_for(port.getHost()) for port in ports]
+        for uri in self.uris:
+            self.log.info("URI= {uri}", uri=uri)
+        self.log.info("Event Server started.")
+
+    def _not_started(self, failure: Failure) -> None:
+        self._failure = failure.value.subFailure
+        self.log.error(
+            "cannot listen: {reason}", reason=self._failure.getErrorMessage()
+        )

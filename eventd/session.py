@@ -1,0 +1,141 @@
+"""
+One client as the server sees it: its delivery queue and the responders to
+its commands.
+
+The responders translate AMP arguments into calls on the broker and back;
+the policy (who gets what, what a full queue does) lives in the broker and
+the queue, the byte handling in L{eventd.protocol}.
+"""
+
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.interfaces import IReactorTime
+from twisted.protocols import amp
+
+from eventd.broker import SubscriptionManager
+from eventd.commands import (
+    Publish,
+    Subscribe,
+    SubscribeMatch,
+    Unsubscribe,
+    encode_event,
+)
+from eventd.config import ServerConfig
+from eventd.errors import BadArguments, BadSubject, MessageTooLarge
+from eventd.interfaces import IClientConnection
+from eventd.matching import check_subject
+from eventd.queues import DeliveryQueue
+
+MAX_CODEC_NAME = 64
+"""The longest codec name, in characters."""
+
+
+class ClientSession(amp.CommandLocator):
+    """
+    The responders for one connection's commands.
+
+    @ivar queue: the connection's delivery queue, which is also its
+        subscriber identity in the broker.
+    """
+
+    def __init__(
+        self,
+        broker: SubscriptionManager,
+        config: ServerConfig,
+        clock: IReactorTime,
+        connection: IClientConnection,
+        peer: str,
+    ) -> None:
+        self._broker = broker
+        self._config = config
+        self._clock = clock
+        self._connection = connection
+        self.queue = DeliveryQueue(
+            connection, clock, config.queue_size, config.when_full, peer
+        )
+
+    def close(self) -> None:
+        """
+        The connection is gone: drop its subscriptions and queued events, and
+        release any publisher waiting for room in its queue.
+        """
+        self._broker.remove(self.queue)
+        self.queue.stopProducing()
+
+    def locateResponder(self, name: bytes):
+        """
+        Find the responder for a command, refusing with L{BadArguments} a box
+        whose arguments cannot be decoded, rather than letting AMP drop the
+        connection over it.
+        """
+        responder = super().locateResponder(name)
+        if responder is None:
+            return None
+
+        def decode_then_respond(box: amp.AmpBox) -> Deferred:
+            # AMP decodes the arguments synchronously, before it calls the
+            # responder; errors of the responder itself arrive as a failed
+            # Deferred and pass through untouched.
+            try:
+                return responder(box)
+            except Exception as e:
+                raise amp.RemoteAmpError(
+                    b"BAD_ARGUMENTS",
+                    f"cannot decode the arguments of {name.decode('ascii', 'replace')}: "
+                    f"{type(e).__name__}: {e}",
+                ) from e
+
+        return decode_then_respond
+
+    @Publish.responder
+    def publish(self, subjects: list[str], codec: str, payload: bytes):
+        limit = self._config.max_message_bytes
+        if len(payload) > limit:
+            raise MessageTooLarge(
+                f"the message is {len(payload)} bytes; the limit is {limit} bytes"
+            )
+        if not subjects:
+            raise BadSubject("publish needs at least one subject")
+        for subject in subjects:
+            check_subject(subject)
+        if len(codec) > MAX_CODEC_NAME:
+            raise BadArguments(f"codec name longer than {MAX_CODEC_NAME} characters")
+        now = self._clock.seconds()
+        waits: list[Deferred] = []
+        for subject in subjects:
+            wait = self._broker.publish(subject, encode_event(subject, now, codec, payload))
+            if wait is not None:
+                waits.append(wait)
+        answer = {"time": now}
+        if not waits:
+            return answer
+        return self._wait_for_room(waits, answer)
+
+    def _wait_for_room(self, waits: list[Deferred], answer: dict) -> Deferred:
+        """
+        Block mode: answer only when every full queue has room, and read no
+        further commands from this publisher meanwhile, so what it sends
+        next stays in its socket, not in our memory.
+        """
+        self._connection.hold_reading()
+
+        def room(_: object) -> dict:
+            self._connection.release_reading()
+            return answer
+
+        wait = waits[0] if len(waits) == 1 else gatherResults(waits)
+        return wait.addCallback(room)
+
+    @Subscribe.responder
+    def subscribe(self, subjects: list[str]):
+        self._broker.subscribe(self.queue, subjects)
+        return {}
+
+    @SubscribeMatch.responder
+    def subscribe_match(self, patterns: list[str]):
+        self._broker.subscribe_match(self.queue, patterns)
+        return {}
+
+    @Unsubscribe.responder
+    def unsubscribe(self, subjects: list[str]):
+        self._broker.unsubscribe(self.queue, subjects)
+        return {}

@@ -1,0 +1,191 @@
+"""
+The twistd plugin's options and service: C{twistd eventd [options]}.
+
+The same L{Options} and L{makeService} serve the plugin, eventd.tac and
+C{python -m eventd}: one code path, three ways in.
+"""
+
+from typing import Mapping, Optional
+
+from twisted.application.service import IService
+from twisted.internet.endpoints import serverFromString
+from twisted.python import usage
+
+from eventd.config import (
+    DEFAULT_HOST,
+    DEFAULT_LISTEN,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_PORT,
+    DEFAULT_QUEUE_SIZE,
+    DEFAULT_SEND_BUFFER_BYTES,
+    ServerConfig,
+)
+from eventd.queues import WhenFull
+
+
+def _count(name: str, least: int, most: Optional[int] = None):
+    """
+    A converter for an integer option that must lie between C{least} and
+    C{most}.
+    """
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise usage.UsageError(f"--{name} wants a whole number, not {text!r}")
+        if value < least:
+            raise usage.UsageError(f"--{name} must be at least {least}, not {value}")
+        if most is not None and value > most:
+            raise usage.UsageError(f"--{name} must be at most {most}, not {value}")
+        return value
+
+    return convert
+
+
+class Options(usage.Options):
+    """
+    The server's command line.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "eventd is a publish/subscribe event server, the Pyro 3 Event Server "
+        "rebuilt on Twisted. Clients speak AMP; see docs/protocol.md. "
+        "Without --listen, -n or -p it listens on "
+        f"{DEFAULT_LISTEN} (loopback only)."
+    )
+    optParameters = [
+        ["host", "n", None, f"Address to listen on (Pyro's -n; default {DEFAULT_HOST})."],
+        [
+            "port",
+            "p",
+            None,
+            f"TCP port to listen on (Pyro's -p; default {DEFAULT_PORT}, 0: any free port).",
+            _count("port", 0, 65535),
+        ],
+        [
+            "queue-size",
+            None,
+            DEFAULT_QUEUE_SIZE,
+            "Events each subscriber's queue holds (Pyro's PYRO_ES_QUEUESIZE).",
+            _count("queue-size", 1),
+        ],
+        [
+            "when-full",
+            None,
+            WhenFull.BLOCK.value,
+            "What a full subscriber queue does: 'block' makes publishers wait "
+            "(nothing lost), 'drop' drops new events for that subscriber only "
+            "(Pyro's PYRO_ES_BLOCKQUEUE).",
+        ],
+        [
+            "max-message-bytes",
+            None,
+            DEFAULT_MAX_MESSAGE_BYTES,
+            "Largest message (encoded payload) a publisher may send, in bytes.",
+            _count("max-message-bytes", 1),
+        ],
+        [
+            "send-buffer-bytes",
+            None,
+            DEFAULT_SEND_BUFFER_BYTES,
+            "Kernel send buffer of each connection (SO_SNDBUF), in bytes; "
+            "0 leaves the kernel's autotuning alone.",
+            _count("send-buffer-bytes", 0),
+        ],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, endpoint: str) -> None:
+        """
+        Twisted server endpoint string to listen on (repeatable), e.g.
+        tcp:7766:interface=127.0.0.1 or unix:/run/eventd.sock
+        """
+        self["listen"].append(endpoint)
+
+    def postOptions(self) -> None:
+        try:
+            self["when-full"] = WhenFull(self["when-full"])
+        except ValueError:
+            raise usage.UsageError(
+                f"--when-full must be 'block' or 'drop', not {self['when-full']!r}"
+            )
+        if self["host"] is not None or self["port"] is not None:
+            host = self["host"] or DEFAULT_HOST
+            port = DEFAULT_PORT if self["port"] is None else self["port"]
+            self["listen"].append(f"tcp:{port}:interface={_escape(host)}")
+        if not self["listen"]:
+            self["listen"] = [DEFAULT_LISTEN]
+        for description in self["listen"]:
+            _check_endpoint(description)
+
+    @property
+    def config(self) -> ServerConfig:
+        """
+        The server settings these options give.
+        """
+        return ServerConfig(
+            queue_size=self["queue-size"],
+            when_full=self["when-full"],
+            max_message_bytes=self["max-message-bytes"],
+            send_buffer_bytes=self["send-buffer-bytes"],
+        )
+
+
+def _escape(host: str) -> str:
+    return host.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _check_endpoint(description: str) -> None:
+    from twisted.internet import reactor
+
+    try:
+        serverFromString(reactor, description)
+    except Exception as e:
+        raise usage.UsageError(f"--listen {description!r}: {e}") from None
+
+
+def makeService(options: Options, reactor: Optional[object] = None) -> IService:
+    """
+    The event server service these options describe.
+    """
+    from eventd.service import EventService
+
+    if reactor is None:
+        from twisted.internet import reactor
+    endpoints = [serverFromString(reactor, d) for d in options["listen"]]
+    return EventService(endpoints, options.config, reactor)
+
+
+_ENVIRONMENT = {
+    "EVENTD_HOST": "--host",
+    "EVENTD_PORT": "--port",
+    "EVENTD_QUEUE_SIZE": "--queue-size",
+    "EVENTD_WHEN_FULL": "--when-full",
+    "EVENTD_MAX_MESSAGE_BYTES": "--max-message-bytes",
+    "EVENTD_SEND_BUFFER_BYTES": "--send-buffer-bytes",
+}
+
+
+def options_from_environment(environ: Mapping[str, str]) -> Options:
+    """
+    Options from EVENTD_* environment variables, for eventd.tac:
+    EVENTD_LISTEN holds endpoint strings separated by whitespace, and every
+    other option has the variable named like it (EVENTD_QUEUE_SIZE for
+    --queue-size).
+
+    @raise usage.UsageError: naming the option, if a value is refused.
+    """
+    argv = []
+    for endpoint in environ.get("EVENTD_LISTEN", "").split():
+        argv += ["--listen", endpoint]
+    for variable, option in _ENVIRONMENT.items():
+        if variable in environ:
+            argv += [option, environ[variable]]
+    options = Options()
+    options.parseOptions(argv)
+    return options
