@@ -18,7 +18,7 @@ C{payload.2}, C{payload.3} and so on, each but the last holding exactly
 """
 
 from struct import pack
-from typing import Any, NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import msgpack
 from twisted.protocols import amp
@@ -44,8 +44,7 @@ class ChunkedBytes(amp.Argument):
 
     def toBox(self, name, strings, objects, proto):
         data = self.toString(objects.pop(amp._wireNameToPythonIdentifier(name)))
-        for number, start in enumerate(range(0, max(len(data), 1), MAX_VALUE_BYTES)):
-            strings[chunk_key(name, number)] = data[start : start + MAX_VALUE_BYTES]
+        strings.update(chunked(name, data))
 
     def fromBox(self, name, strings, objects, proto):
         chunks = [strings.pop(name)]
@@ -69,6 +68,15 @@ def chunk_key(name: bytes, number: int) -> bytes:
     The key of the C{number}th (from 0) chunk of a L{ChunkedBytes} value.
     """
     return name if number == 0 else b"%s.%d" % (name, number + 1)
+
+
+def chunked(name: bytes, data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """
+    The keys and values that carry C{data} under C{name}: at least one, each
+    value at most L{MAX_VALUE_BYTES} long.
+    """
+    for number, start in enumerate(range(0, max(len(data), 1), MAX_VALUE_BYTES)):
+        yield chunk_key(name, number), data[start : start + MAX_VALUE_BYTES]
 
 
 class WireEvent(NamedTuple):
@@ -200,25 +208,14 @@ _DELIVER_HEAD = _key_value(amp.COMMAND, Deliver.commandName)
 
 def deliver_box(records: Sequence[bytes]) -> bytes:
     """
-    The serialized L{Deliver} box carrying these records (from
-    L{encode_event}): what L{Deliver} with an L{EventBatch} would send, built
-    by joining the pre-encoded records instead of encoding events again.
+    A serialized L{Deliver} box carrying these records (from
+    L{encode_event}), built by joining the pre-encoded records rather than
+    encoding the events again.  It holds the same keys and values as
+    L{Deliver} with an L{EventBatch} would send (the key order may differ,
+    which AMP ignores).
     """
-    data = b"".join(records)
     parts = [_DELIVER_HEAD]
-    for number, start in enumerate(range(0, len(data), MAX_VALUE_BYTES)):
-        parts.append(
-            _key_value(
-                chunk_key(b"events", number), data[start : start + MAX_VALUE_BYTES]
-            )
-        )
+    parts.extend(_key_value(*item) for item in chunked(b"events", b"".join(records)))
     parts.append(b"\x00\x00")
     return b"".join(parts)
 
-
-def describe(value: Any) -> str:
-    """
-    A short, safe rendering of a value for error messages and logs.
-    """
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

@@ -85,7 +85,7 @@ def compile_pattern(pattern: object) -> "re2._Regexp":
         reason = e.args[0] if e.args else e
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise BadPattern(f"pattern {pattern!r} is not valid for RE2: {reason}") from None
+        raise BadPattern(f"pattern \"{pattern}\" is not valid for RE2: {reason}") from None
 
 
 class PatternIndex(Generic[Owner]):

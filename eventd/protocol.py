@@ -19,6 +19,7 @@ keeping one client from hurting the others:
 import socket
 from typing import Sequence
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
@@ -70,19 +71,24 @@ class EventServerProtocol(amp.AMP):
         self.locator = self.session
         self._bound_send_buffer(transport)
         transport.registerProducer(self.session.queue, True)
+        self.factory.connections.add(self)
         self.log.info("client {peer} connected", peer=self.peer)
         amp.BinaryBoxProtocol.makeConnection(self, transport)
 
     def connectionLost(self, reason) -> None:
-        if self.session is not None:
-            self.session.close()
+        queue = self.session.queue
+        self.session.close()
         self.log.info(
-            "client {peer} disconnected: {reason}",
+            "client {peer} disconnected ({delivered} events delivered, "
+            "{dropped} dropped): {reason}",
             peer=self.peer,
+            delivered=queue.delivered,
+            dropped=queue.dropped,
             reason=reason.getErrorMessage(),
         )
         amp.BinaryBoxProtocol.connectionLost(self, reason)
         self.transport = None
+        self.factory.forget(self)
 
     def _bound_send_buffer(self, transport) -> None:
         size = self._config.send_buffer_bytes
@@ -169,7 +175,9 @@ class EventServerProtocol(amp.AMP):
 class EventServerFactory(ServerFactory):
     """
     Makes an L{EventServerProtocol} for each connection, all sharing one
-    broker.
+    broker, and keeps track of them.
+
+    @ivar connections: the connected protocols.
     """
 
     noisy = False
@@ -180,6 +188,38 @@ class EventServerFactory(ServerFactory):
         self.broker = broker
         self.config = config
         self.clock = clock
+        self.connections: set[EventServerProtocol] = set()
+        self._idle: list[Deferred] = []
+
+    def forget(self, protocol: EventServerProtocol) -> None:
+        """
+        A connection is gone.
+        """
+        self.connections.discard(protocol)
+        if not self.connections:
+            idle, self._idle = self._idle, []
+            for waiter in idle:
+                waiter.callback(None)
+
+    def disconnect_all(self, timeout: float) -> Deferred:
+        """
+        Close every connection, letting each flush what it has written, and
+        abort those still open after C{timeout} seconds.  Fires once all are
+        gone.
+        """
+        if not self.connections:
+            return succeed(None)
+        idle: Deferred = Deferred()
+        self._idle.append(idle)
+        for protocol in list(self.connections):
+            protocol.transport.loseConnection()
+
+        def abort() -> None:
+            for protocol in list(self.connections):
+                protocol.transport.abortConnection()
+
+        overdue = self.clock.callLater(timeout, abort)
+        return idle.addCallback(lambda _: overdue.active() and overdue.cancel())
 
     def buildProtocol(self, addr) -> EventServerProtocol:
         protocol = EventServerProtocol(self.broker, self.config, self.clock)

@@ -145,6 +145,8 @@ class DeliveryQueue:
         Write queued events to the sink in batches while it takes them, then
         let waiting publishers go on if there is room.
         """
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
         self._flush_call = None
         items = self._items
         while items and not self._paused and not self._stopped:

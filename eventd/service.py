@@ -8,7 +8,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import (
     IListeningPort,
-    IReactorTime,
+    IReactorCore,
     IStreamServerEndpoint,
 )
 from twisted.logger import Logger
@@ -18,6 +18,10 @@ from eventd.addresses import client_endpoint_for
 from eventd.broker import SubscriptionManager
 from eventd.config import ServerConfig
 from eventd.protocol import EventServerFactory
+
+
+CLOSE_SECONDS = 5.0
+"""How long connections may take to close when the server stops."""
 
 
 class EventService(Service):
@@ -40,10 +44,11 @@ class EventService(Service):
         self,
         endpoints: Sequence[IStreamServerEndpoint],
         config: ServerConfig,
-        clock: IReactorTime,
+        reactor: IReactorCore,
     ) -> None:
         self.broker = SubscriptionManager()
-        self.factory = EventServerFactory(self.broker, config, clock)
+        self.factory = EventServerFactory(self.broker, config, reactor)
+        self._reactor = reactor
         self.uris: list[str] = []
         self._endpoints = list(endpoints)
         self._ports: list[IListeningPort] = []
@@ -72,8 +77,9 @@ class EventService(Service):
 
     def whenListening(self) -> Deferred:
         """
-        A Deferred that fires with L{uris} once every endpoint listens, or
-        fails with the reason one could not.
+        A Deferred that fires with L{uris} once every endpoint listens and
+        the banner is out, or fails with the reason an endpoint could not
+        listen.
         """
         told: Deferred = Deferred()
 
@@ -88,17 +94,33 @@ class EventService(Service):
         return told
 
     def stopService(self) -> Deferred:
+        """
+        Stop listening, then close every connection (aborting those that
+        have not closed within L{CLOSE_SECONDS}).
+        """
         super().stopService()
         ports, self._ports = self._ports, []
         self._listening = None
-        return gatherResults([port.stopListening() for port in ports])
+        stopped = gatherResults([port.stopListening() for port in ports])
+        return stopped.addCallback(
+            lambda _: self.factory.disconnect_all(CLOSE_SECONDS)
+        )
 
-    def _started(self, ports: list[IListeningPort]) -> None:
+    def _started(self, ports: list[IListeningPort]) -> Deferred:
         self._ports = ports
         self.uris = [client_endpoint_for(port.getHost()) for port in ports]
+        # Under twistd the ports are bound before the reactor runs and has
+        # installed its signal handlers: announce once it has, so whoever
+        # starts us on seeing the banner may also stop us with SIGTERM.
+        announced: Deferred = Deferred()
+        self._reactor.callWhenRunning(self._announce, announced)
+        return announced
+
+    def _announce(self, announced: Deferred) -> None:
         for uri in self.uris:
             self.log.info("URI= {uri}", uri=uri)
         self.log.info("Event Server started.")
+        announced.callback(None)
 
     def _not_started(self, failure: Failure) -> None:
         self._failure = failure.value.subFailure

@@ -119,7 +119,9 @@ class ClientSession(amp.CommandLocator):
         self._connection.hold_reading()
 
         def room(_: object) -> dict:
-            self._connection.release_reading()
+            # Go on reading only after AMP has sent this answer (it does so
+            # once we return), so answers leave in the order publishes came.
+            self._clock.callLater(0, self._connection.release_reading)
             return answer
 
         wait = waits[0] if len(waits) == 1 else gatherResults(waits)

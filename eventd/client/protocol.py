@@ -22,7 +22,7 @@ from twisted.protocols import amp
 
 from eventd.commands import Deliver, WireEvent
 
-INBOX_HIGH = 1000
+INBOX_HIGH = 256
 """Events waiting for the application before the client stops reading."""
 
 INBOX_LOW = INBOX_HIGH // 2

@@ -25,7 +25,6 @@ from eventd.codecs import Codec, codec_named
 from eventd.commands import Publish, Subscribe, SubscribeMatch, Unsubscribe, WireEvent
 from eventd.client.protocol import ClientProtocol
 from eventd.event import Event
-from eventd.matching import check_subject, compile_pattern
 
 Handler = Callable[[Event], Any]
 """
@@ -105,8 +104,6 @@ class EventClient:
         Call C{handler} with every event on these subjects (any case).
         """
         subjects = _names(subjects)
-        for subject in subjects:
-            check_subject(subject)
         done = self._call(Subscribe, subjects=subjects)
         return done.addCallback(
             lambda _: self._handlers.subscribe(handler, subjects)
@@ -118,8 +115,6 @@ class EventClient:
         expressions matches (anchored at the start, any case).
         """
         patterns = _names(patterns)
-        for pattern in patterns:
-            compile_pattern(pattern)
         done = self._call(SubscribeMatch, patterns=patterns)
         return done.addCallback(
             lambda _: self._handlers.subscribe_match(handler, patterns)

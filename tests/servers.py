@@ -1,0 +1,180 @@
+"""
+Servers for tests: a real eventd process, or the service in the test's own
+reactor, each on a free loopback port and stopped when the test ends.
+
+EVENTD_TEST_TWISTD names the twistd to run (CI points it at a second,
+non-editable install); by default it is the twistd beside this Python.
+"""
+
+import os
+import re
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ServerEndpoint, clientFromString
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.protocol import ProcessProtocol
+from twisted.trial.unittest import TestCase
+from zope.interface import implementer
+
+from eventd.client import EventClient, connect
+from eventd.config import ServerConfig
+from eventd.service import EventService
+
+PROJECT = Path(__file__).resolve().parent.parent
+TWISTD = os.environ.get("EVENTD_TEST_TWISTD") or str(Path(sys.executable).parent / "twistd")
+START_SECONDS = 30
+STOP_SECONDS = 15
+
+_URI = re.compile(r"URI= (\S+)")
+
+
+def within(deferred: Deferred, seconds: float) -> Deferred:
+    """
+    C{deferred}, failing with TimeoutError if it has not fired in time.
+    """
+    return deferred.addTimeout(seconds, reactor)
+
+
+class ServerProcess(ProcessProtocol):
+    """
+    A server process, its output, and the URIs its banner printed.
+
+    @ivar started: fires with the URIs once the banner is complete, or fails
+        with the output if the process ends first.
+    @ivar ended: fires with the exit code once the process has ended.
+    """
+
+    def __init__(self) -> None:
+        self.output = ""
+        self.uris: list[str] = []
+        self.started: Deferred = Deferred()
+        self.ended: Deferred = Deferred()
+        self.exit_code: Optional[int] = None
+
+    def outReceived(self, data: bytes) -> None:
+        self.output += data.decode("utf-8", "replace")
+        if not self.started.called and "Event Server started." in self.output:
+            self.uris = _URI.findall(self.output)
+            self.started.callback(self.uris)
+
+    errReceived = outReceived
+
+    def processEnded(self, reason) -> None:
+        self.exit_code = reason.value.exitCode
+        if not self.started.called:
+            self.started.errback(RuntimeError(f"server ended early:\n{self.output}"))
+        self.ended.callback(self.exit_code)
+
+    @property
+    def uri(self) -> str:
+        return self.uris[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.uri.rsplit(":", 1)[1])
+
+    async def stop(self) -> Optional[int]:
+        """
+        SIGTERM the process (ours, by its PID) and wait for it to end.
+        """
+        if not self.ended.called:
+            os.kill(self.transport.pid, signal.SIGTERM)
+        return await within(self.ended, STOP_SECONDS)
+
+
+def spawn(testcase: TestCase, argv: list[str], env: Optional[dict] = None) -> ServerProcess:
+    """
+    Run C{argv} in a fresh temporary directory (twistd puts its working
+    directory on sys.path: the checkout must not shadow the installed
+    package), stopped when the test ends.
+    """
+    process = ServerProcess()
+    workdir = tempfile.mkdtemp(prefix="eventd-test-")
+    reactor.spawnProcess(
+        process, argv[0], argv, env={**os.environ, **(env or {})}, path=workdir
+    )
+    testcase.addCleanup(process.stop)
+    return process
+
+
+async def run_server(testcase: TestCase, *options: str) -> ServerProcess:
+    """
+    Start C{twistd -n eventd} with these options (add C{-p 0} for a free
+    port) and wait for its banner.
+    """
+    process = spawn(testcase, [TWISTD, "-n", "--pidfile=", "eventd", *options])
+    await within(process.started, START_SECONDS)
+    return process
+
+
+async def serve_in_process(testcase: TestCase, **settings) -> EventService:
+    """
+    Run the event service in the test's reactor on a free loopback port;
+    C{settings} are L{ServerConfig} fields.  Its broker is the test's to
+    inspect.
+    """
+    endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+    service = EventService([endpoint], ServerConfig(**settings), reactor)
+    service.startService()
+    testcase.addCleanup(service.stopService)
+    await service.whenListening()
+    return service
+
+
+async def connected(testcase: TestCase, uri, **options) -> EventClient:
+    """
+    A client connected to C{uri} (a string or an endpoint), closed when the
+    test ends.
+    """
+    client = await within(connect(uri, **options), START_SECONDS)
+    testcase.addCleanup(client.close)
+    return client
+
+
+@implementer(IStreamClientEndpoint)
+class FixedReceiveBuffer:
+    """
+    A client endpoint whose sockets keep a fixed kernel receive buffer.
+
+    Linux grows a reader's receive buffer to megabytes on loopback; a slow
+    test subscriber's backlog would then sit in its kernel rather than in
+    the server's queue, and hide whether the server holds publishers back.
+    """
+
+    def __init__(self, uri: str, size: int) -> None:
+        self._endpoint = clientFromString(reactor, uri)
+        self._size = size
+
+    def connect(self, factory) -> Deferred:
+        def fix(protocol):
+            handle = protocol.transport.getHandle()
+            handle.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._size)
+            return protocol
+
+        return self._endpoint.connect(factory).addCallback(fix)
+
+
+class Collector:
+    """
+    A handler that records the messages it gets and fires L{done} once it
+    has C{expected} of them.
+    """
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.messages: list = []
+        self.done: Deferred = Deferred()
+
+    def __call__(self, event) -> None:
+        self.messages.append(event.msg)
+        if len(self.messages) == self.expected:
+            self.done.callback(self.messages)
+

@@ -1,0 +1,284 @@
+"""
+The server's connection handling, over in-memory transports: what goes in
+and out as bytes, with a controlled clock.
+"""
+
+from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.protocols import amp
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from eventd.broker import SubscriptionManager
+from eventd.commands import (
+    Deliver,
+    Publish,
+    Subscribe,
+    SubscribeMatch,
+    Unsubscribe,
+    decode_events,
+)
+from eventd.config import ServerConfig
+from eventd.protocol import BOX_OVERHEAD_BYTES, EventServerFactory
+from eventd.queues import WhenFull
+
+
+def _lost() -> Failure:
+    return Failure(ConnectionDone())
+
+
+class Peer:
+    """
+    One client of the server under test, speaking raw AMP boxes.
+    """
+
+    def __init__(self, factory: EventServerFactory) -> None:
+        self.transport = StringTransport()
+        self.protocol = factory.buildProtocol(None)
+        self.protocol.makeConnection(self.transport)
+        self._tags = 0
+
+    def send(self, command: type[amp.Command], **arguments) -> bytes:
+        """Send a command as one box; return its _ask tag."""
+        return self.send_box(command.commandName, command.makeArguments(arguments, None))
+
+    def send_box(self, name: bytes, box: amp.AmpBox) -> bytes:
+        self._tags += 1
+        tag = b"%d" % self._tags
+        box[amp.COMMAND] = name
+        box[amp.ASK] = tag
+        self.protocol.dataReceived(box.serialize())
+        return tag
+
+    def received(self) -> list[amp.AmpBox]:
+        """Every box the server sent since the last call."""
+        data = self.transport.value()
+        self.transport.clear()
+        return amp.parseString(data)
+
+    def answer(self, tag: bytes) -> amp.AmpBox:
+        """The one answer or error box for C{tag} among what arrived."""
+        [box] = [
+            box
+            for box in self.received()
+            if box.get(amp.ANSWER) == tag or box.get(amp.ERROR) == tag
+        ]
+        return box
+
+    def events(self) -> list:
+        """The events of every Deliver box that arrived."""
+        return [
+            event
+            for box in self.received()
+            if box.get(amp.COMMAND) == Deliver.commandName
+            for event in Deliver.parseArguments(box, None)["events"]
+        ]
+
+
+class ServerTestCase(SynchronousTestCase):
+    config = ServerConfig()
+
+    def setUp(self):
+        self.clock = Clock()
+        self.broker = SubscriptionManager()
+        self.factory = EventServerFactory(self.broker, self.config, self.clock)
+
+    def peer(self) -> Peer:
+        return Peer(self.factory)
+
+    def publish(self, peer: Peer, subject: str, payload: bytes = b"1") -> bytes:
+        return peer.send(Publish, subjects=[subject], codec="json", payload=payload)
+
+    def assertError(self, box: amp.AmpBox, code: bytes, *words: str) -> None:
+        self.assertEqual(box[amp.ERROR_CODE], code)
+        for word in words:
+            self.assertIn(word, box[amp.ERROR_DESCRIPTION].decode())
+
+
+class DeliveryTests(ServerTestCase):
+    def test_a_published_event_reaches_the_subscriber_at_the_end_of_the_turn(self):
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.answer(subscriber.send(Subscribe, subjects=["news"]))
+        answer = publisher.answer(self.publish(publisher, "NEWS", b'"hi"'))
+        self.assertIn(b"time", answer)
+        self.assertEqual(subscriber.events(), [])
+        self.clock.advance(0)
+        [event] = subscriber.events()
+        self.assertEqual((event.subject, event.codec, event.payload), ("NEWS", "json", b'"hi"'))
+        self.assertEqual(event.time, float(answer[b"time"]))
+
+    def test_events_of_one_turn_go_out_in_one_box(self):
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.send(Subscribe, subjects=["n"])
+        subscriber.received()
+        for n in range(50):
+            self.publish(publisher, "n", b"%d" % n)
+        self.clock.advance(0)
+        [box] = subscriber.received()
+        payloads = [e.payload for e in Deliver.parseArguments(box, None)["events"]]
+        self.assertEqual(payloads, [b"%d" % n for n in range(50)])
+
+    def test_a_publish_on_several_subjects_makes_one_event_each(self):
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.send(SubscribeMatch, patterns=["^a"])
+        subscriber.received()
+        publisher.send(Publish, subjects=["a1", "a2", "b"], codec="json", payload=b"0")
+        self.clock.advance(0)
+        events = subscriber.events()
+        self.assertEqual([e.subject for e in events], ["a1", "a2"])
+        self.assertEqual(len({e.time for e in events}), 1)
+
+    def test_unsubscribe_takes_subjects_and_patterns(self):
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.send(Subscribe, subjects=["x"])
+        subscriber.send(SubscribeMatch, patterns=["^y"])
+        subscriber.answer(subscriber.send(Unsubscribe, subjects=["X", "^y"]))
+        self.publish(publisher, "x")
+        self.publish(publisher, "yes")
+        self.clock.advance(0)
+        self.assertEqual(subscriber.events(), [])
+
+    def test_a_closed_connection_leaves_nothing_behind(self):
+        subscriber = self.peer()
+        subscriber.send(Subscribe, subjects=["x"])
+        subscriber.protocol.connectionLost(_lost())
+        self.assertEqual(self.broker.subscribers, [])
+        self.assertEqual(self.factory.connections, set())
+
+
+class BadInputTests(ServerTestCase):
+    config = ServerConfig(max_message_bytes=1000)
+
+    def test_an_unknown_command_is_refused_and_the_connection_kept(self):
+        peer = self.peer()
+        box = peer.answer(peer.send_box(b"launch", amp.AmpBox()))
+        self.assertError(box, amp.UNHANDLED_ERROR_CODE, "launch")
+        self.assertIn(b"_answer", peer.answer(self.publish(peer, "still")))
+
+    def test_arguments_of_the_wrong_type_are_refused_by_name(self):
+        peer = self.peer()
+        box = amp.AmpBox(subjects=b"\x00\x01a", codec=b"\xff", payload=b"1")
+        self.assertError(
+            peer.answer(peer.send_box(b"publish", box)), b"BAD_ARGUMENTS", "publish"
+        )
+        self.assertIn(b"_answer", peer.answer(self.publish(peer, "still")))
+
+    def test_a_missing_argument_is_refused(self):
+        peer = self.peer()
+        box = amp.AmpBox(codec=b"json", payload=b"1")
+        self.assertError(
+            peer.answer(peer.send_box(b"publish", box)), b"BAD_ARGUMENTS", "subjects"
+        )
+
+    def test_a_subject_that_is_not_utf8_is_refused(self):
+        peer = self.peer()
+        box = amp.AmpBox(subjects=b"\x00\x02\xff\xfe")
+        self.assertError(peer.answer(peer.send_box(b"subscribe", box)), b"BAD_ARGUMENTS")
+
+    def test_empty_subjects_are_refused(self):
+        peer = self.peer()
+        self.assertError(peer.answer(self.publish(peer, "")), b"BAD_SUBJECT", "empty")
+        box = peer.answer(peer.send(Publish, subjects=[], codec="json", payload=b"1"))
+        self.assertError(box, b"BAD_SUBJECT", "at least one")
+        self.assertError(peer.answer(peer.send(Subscribe, subjects=[""])), b"BAD_SUBJECT")
+
+    def test_an_invalid_pattern_is_named_and_changes_nothing(self):
+        peer = self.peer()
+        box = peer.answer(peer.send(SubscribeMatch, patterns=["^ok", "(?=no)"]))
+        self.assertError(box, b"BAD_PATTERN", "(?=no)")
+        self.assertEqual(self.broker.patterns, [])
+
+    def test_a_message_over_the_limit_is_refused_with_the_limit(self):
+        peer = self.peer()
+        box = peer.answer(self.publish(peer, "big", b"x" * 1001))
+        self.assertError(box, b"MESSAGE_TOO_LARGE", "1001 bytes", "1000 bytes")
+
+    def test_a_huge_box_is_refused_without_being_kept(self):
+        peer = self.peer()
+        payload = b"x" * (BOX_OVERHEAD_BYTES + 300_000)
+        tag = self.publish(peer, "huge", payload)
+        box = peer.answer(tag)
+        self.assertError(box, b"MESSAGE_TOO_LARGE", "1000 bytes")
+        self.assertIn(b"_answer", peer.answer(self.publish(peer, "small")))
+
+    def test_a_huge_box_is_not_held_in_memory_while_it_arrives(self):
+        peer = self.peer()
+        box = Publish.makeArguments(
+            {"subjects": ["huge"], "codec": "raw", "payload": b"x" * 2_000_000}, None
+        )
+        box[amp.COMMAND], box[amp.ASK] = b"publish", b"1"
+        data = box.serialize()
+        peer.protocol.dataReceived(data[: len(data) - 10])
+        held = sum(len(v) for v in peer.protocol._currentBox.values())
+        self.assertLess(held, self.config.max_message_bytes + BOX_OVERHEAD_BYTES)
+
+    def test_a_key_over_255_bytes_closes_only_that_connection(self):
+        rogue, other = self.peer(), self.peer()
+        rogue.protocol.dataReceived(b"\x01\x00" + b"k" * 256)
+        self.assertTrue(rogue.transport.disconnecting)
+        self.assertFalse(other.transport.disconnecting)
+        self.assertIn(b"_answer", other.answer(self.publish(other, "fine")))
+
+
+class BlockModeTests(ServerTestCase):
+    config = ServerConfig(queue_size=2, when_full=WhenFull.BLOCK)
+
+    def setUp(self):
+        super().setUp()
+        self.subscriber, self.publisher = self.peer(), self.peer()
+        self.subscriber.send(Subscribe, subjects=["s"])
+        self.subscriber.received()
+        # The subscriber's socket is full: the transport pauses the queue.
+        self.subscriber.protocol.session.queue.pauseProducing()
+
+    def test_a_full_queue_holds_the_answer_and_the_publisher(self):
+        tags = [self.publish(self.publisher, "s", b"%d" % n) for n in range(3)]
+        received = self.publisher.received()
+        self.assertEqual([b[amp.ANSWER] for b in received], tags[:2])
+        self.assertEqual(self.publisher.transport.producerState, "paused")
+        self.subscriber.protocol.session.queue.resumeProducing()
+        self.assertEqual(self.publisher.answer(tags[2])[amp.ANSWER], tags[2])
+        self.clock.advance(0)
+        self.assertEqual(self.publisher.transport.producerState, "producing")
+        self.assertEqual([e.payload for e in self.subscriber.events()], [b"0", b"1", b"2"])
+
+    def test_ten_thousand_pipelined_publishes_all_arrive_in_order(self):
+        boxes = []
+        for n in range(10_000):
+            box = Publish.makeArguments(
+                {"subjects": ["s"], "codec": "json", "payload": b"%d" % n}, None
+            )
+            box[amp.COMMAND], box[amp.ASK] = b"publish", b"%d" % n
+            boxes.append(box.serialize())
+        self.publisher.protocol.dataReceived(b"".join(boxes))
+        payloads = []
+        queue = self.subscriber.protocol.session.queue
+        for _ in range(10_000):
+            queue.resumeProducing()
+            self.clock.advance(0)
+            payloads += [e.payload for e in self.subscriber.events()]
+            if len(payloads) == 10_000:
+                break
+            queue.pauseProducing()
+        self.assertEqual(payloads, [b"%d" % n for n in range(10_000)])
+        answers = [b[amp.ANSWER] for b in self.publisher.received()]
+        self.assertEqual(answers, [b"%d" % n for n in range(10_000)])
+
+    def test_a_subscriber_that_goes_away_releases_the_publisher(self):
+        tags = [self.publish(self.publisher, "s") for _ in range(3)]
+        self.publisher.received()
+        self.subscriber.protocol.connectionLost(_lost())
+        self.assertEqual(self.publisher.answer(tags[2])[amp.ANSWER], tags[2])
+        self.clock.advance(0)
+        self.assertEqual(self.publisher.transport.producerState, "producing")
+
+    def test_a_peer_that_does_not_read_is_not_read_either(self):
+        """
+        While the publisher's own socket is full, its commands wait: their
+        answers would otherwise pile up in our memory.
+        """
+        self.publisher.protocol.session.queue.pauseProducing()
+        self.assertEqual(self.publisher.transport.producerState, "paused")
+        self.publisher.protocol.session.queue.resumeProducing()
+        self.assertEqual(self.publisher.transport.producerState, "producing")
