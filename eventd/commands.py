@@ -79,6 +79,25 @@ def chunked(name: bytes, data: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield chunk_key(name, number), data[start : start + MAX_VALUE_BYTES]
 
 
+def name_batches(names: Sequence[str]) -> Iterator[list[str]]:
+    """
+    Split subjects or patterns into lists that each fit one AMP value as a
+    C{ListOf(Unicode())} argument (each item costs a 2-byte length and its
+    UTF-8 bytes), so a client can (re)subscribe to any number of them.
+    """
+    batch: list[str] = []
+    size = 0
+    for name in names:
+        cost = 2 + len(name.encode("utf-8"))
+        if batch and size + cost > MAX_VALUE_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(name)
+        size += cost
+    if batch:
+        yield batch
+
+
 class WireEvent(NamedTuple):
     """
     An event as it travels to a subscriber: the payload still encoded.

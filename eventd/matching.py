@@ -10,9 +10,10 @@ catastrophic pattern; constructs RE2 does not have (backreferences,
 lookaround) are refused.
 """
 
-from typing import Generic, Hashable, Iterable, TypeVar
+from typing import Callable, Generic, Hashable, Iterable, Optional, Sequence, TypeVar
 
 import re2
+from twisted.logger import Logger
 
 from eventd.errors import BadPattern, BadSubject
 
@@ -21,6 +22,9 @@ MAX_SUBJECT_LENGTH = 1024
 
 PATTERN_MEMORY_BYTES = 1 << 20
 """The memory RE2 may use for one compiled pattern."""
+
+PATTERN_SET_MEMORY_BYTES = 64 << 20
+"""The memory RE2 may use for the set of all patterns, matched in one pass."""
 
 Owner = TypeVar("Owner", bound=Hashable)
 
@@ -94,13 +98,17 @@ class PatternIndex(Generic[Owner]):
 
     All distinct patterns go into one RE2 set, so a subject is matched
     against every pattern in a single pass however many there are.  The set
-    is rebuilt lazily after the patterns change.
+    is rebuilt lazily after the patterns change.  Should the set outgrow
+    L{PATTERN_SET_MEMORY_BYTES}, matching falls back to trying each pattern
+    in turn: slower, but every subscriber still gets its events.
     """
+
+    log = Logger()
 
     def __init__(self) -> None:
         self._owners: dict[str, dict[Owner, None]] = {}
-        self._compiled: "re2.Set | None" = None
-        self._order: list[str] = []
+        self._regexps: dict[str, "re2._Regexp"] = {}
+        self._matcher: Optional[Callable[[str], Sequence[str]]] = None
 
     def __len__(self) -> int:
         return len(self._owners)
@@ -117,12 +125,15 @@ class PatternIndex(Generic[Owner]):
 
     def add(self, pattern: str, owner: Owner) -> None:
         """
-        Let C{owner} hold C{pattern}, which L{compile_pattern} accepted.
+        Let C{owner} hold C{pattern}.
+
+        @raise BadPattern: if L{compile_pattern} refuses a new pattern.
         """
         owners = self._owners.get(pattern)
         if owners is None:
+            self._regexps[pattern] = compile_pattern(pattern)
             owners = self._owners[pattern] = {}
-            self._compiled = None
+            self._matcher = None
         owners[owner] = None
 
     def discard(self, pattern: str, owner: Owner) -> None:
@@ -135,7 +146,8 @@ class PatternIndex(Generic[Owner]):
         del owners[owner]
         if not owners:
             del self._owners[pattern]
-            self._compiled = None
+            del self._regexps[pattern]
+            self._matcher = None
 
     def match(self, subject: str) -> Iterable[Owner]:
         """
@@ -143,20 +155,37 @@ class PatternIndex(Generic[Owner]):
         """
         if not self._owners:
             return ()
-        if self._compiled is None:
-            self._compile()
-        indexes = self._compiled.Match(subject)
-        if not indexes:
+        if self._matcher is None:
+            self._matcher = self._build_matcher()
+        matched = self._matcher(subject)
+        if not matched:
             return ()
         found: dict[Owner, None] = {}
-        for index in sorted(indexes):
-            found.update(self._owners[self._order[index]])
+        for pattern in matched:
+            found.update(self._owners[pattern])
         return found.keys()
 
-    def _compile(self) -> None:
-        patterns = re2.Set.MatchSet(_OPTIONS)
-        self._order = list(self._owners)
-        for pattern in self._order:
-            patterns.Add(pattern)
-        patterns.Compile()
-        self._compiled = patterns
+    def _build_matcher(self) -> Callable[[str], Sequence[str]]:
+        order = list(self._owners)
+        options = _options()
+        options.max_mem = PATTERN_SET_MEMORY_BYTES
+        patterns = re2.Set.MatchSet(options)
+        try:
+            for pattern in order:
+                patterns.Add(pattern)
+            patterns.Compile()
+        except re2.error:
+            self.log.warn(
+                "{count} patterns outgrow one RE2 set of {limit} bytes; "
+                "matching them one by one",
+                count=len(order),
+                limit=PATTERN_SET_MEMORY_BYTES,
+            )
+            regexps = [(pattern, self._regexps[pattern]) for pattern in order]
+            return lambda subject: [p for p, r in regexps if r.match(subject)]
+
+        def by_set(subject: str) -> Sequence[str]:
+            indexes = patterns.Match(subject)
+            return [order[index] for index in sorted(indexes)] if indexes else ()
+
+        return by_set

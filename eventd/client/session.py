@@ -12,17 +12,25 @@ from inspect import iscoroutine
 from typing import Any, Callable, Iterable, Optional, Union
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet.defer import Deferred, DeferredList, fail, gatherResults, succeed
+from twisted.internet.defer import Deferred, DeferredList, fail, gatherResults
 from twisted.internet.error import ConnectionClosed
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.protocols import amp
 from twisted.python.failure import Failure
 
 from eventd.broker import SubscriptionManager
 from eventd.codecs import Codec, codec_named
-from eventd.commands import Publish, Subscribe, SubscribeMatch, Unsubscribe, WireEvent
+from eventd.commands import (
+    Publish,
+    Subscribe,
+    SubscribeMatch,
+    Unsubscribe,
+    WireEvent,
+    name_batches,
+)
 from eventd.client.protocol import ClientProtocol
 from eventd.event import Event
 
@@ -39,6 +47,15 @@ def _names(names: Names) -> list[str]:
     return [names] if isinstance(names, str) else list(names)
 
 
+def _all_answered(calls: Iterable[Deferred]) -> Deferred:
+    """
+    Fire with None once every call is answered, or fail with the first
+    error.
+    """
+    answered = gatherResults(list(calls), consumeErrors=True)
+    return answered.addCallbacks(lambda _: None, lambda failure: failure.value.subFailure)
+
+
 class EventClient:
     """
     A connection to an eventd server that publishes and subscribes.
@@ -52,9 +69,11 @@ class EventClient:
         self, endpoint: IStreamClientEndpoint, clock: IReactorTime, codec: Codec
     ) -> None:
         self.codec = codec
+        self._clock = clock
         self._handlers = SubscriptionManager()
         self._protocol: Optional[ClientProtocol] = None
         self._waiting: list[Deferred] = []
+        self._disconnect_waiters: list[Deferred] = []
         self._closed = False
         self._service = ClientService(
             endpoint,
@@ -76,13 +95,17 @@ class EventClient:
         """
         self._service.startService()
         connected = self._service.whenConnected(failAfterFailures=1)
+        # ClientService fires that from inside its state machine, which must
+        # not be re-entered (by close(), say): go on in a later reactor turn.
+        return connected.addBoth(
+            lambda result: deferLater(self._clock, 0, self._started, result)
+        )
 
-        def failed(reason: Failure) -> Failure:
+    def _started(self, result: object) -> object:
+        if isinstance(result, Failure):
             self._closed = True
-            self._service.stopService()
-            return reason
-
-        return connected.addCallbacks(lambda _: self, failed)
+            return self._service.stopService().addCallback(lambda _: result)
+        return self
 
     # The API.
 
@@ -104,7 +127,7 @@ class EventClient:
         Call C{handler} with every event on these subjects (any case).
         """
         subjects = _names(subjects)
-        done = self._call(Subscribe, subjects=subjects)
+        done = self._call_in_batches(Subscribe, "subjects", subjects)
         return done.addCallback(
             lambda _: self._handlers.subscribe(handler, subjects)
         )
@@ -115,7 +138,7 @@ class EventClient:
         expressions matches (anchored at the start, any case).
         """
         patterns = _names(patterns)
-        done = self._call(SubscribeMatch, patterns=patterns)
+        done = self._call_in_batches(SubscribeMatch, "patterns", patterns)
         return done.addCallback(
             lambda _: self._handlers.subscribe_match(handler, patterns)
         )
@@ -128,7 +151,17 @@ class EventClient:
         names = _names(subjects_or_patterns)
         for handler in self._handlers.subscribers:
             self._handlers.unsubscribe(handler, names)
-        return self._call(Unsubscribe, subjects=names).addCallback(lambda _: None)
+        return self._call_in_batches(Unsubscribe, "subjects", names)
+
+    def when_disconnected(self) -> Deferred:
+        """
+        A Deferred that fires (with None) the next time the connection is
+        lost.  The client reconnects by itself; this is for applications
+        that want to know, or say so.
+        """
+        lost: Deferred = Deferred()
+        self._disconnect_waiters.append(lost)
+        return lost
 
     def close(self) -> Deferred:
         """
@@ -151,18 +184,30 @@ class EventClient:
         self._waiting.append(connected)
         return connected.addCallback(lambda protocol: protocol.call(command, **arguments))
 
+    def _call_in_batches(
+        self, command: type[amp.Command], argument: str, names: list[str]
+    ) -> Deferred:
+        """
+        Send C{command} with the C{names} as C{argument}, in as many commands
+        as one AMP value needs; fires with None once all are answered.
+        """
+        return _all_answered(
+            self._call(command, **{argument: batch}) for batch in name_batches(names)
+        )
+
     def _resubscribe(self, protocol: ClientProtocol) -> Deferred:
         """
         A new connection: subscribe it to everything we had, then let
         waiting calls through.
         """
-        calls = []
-        if self._handlers.subjects:
-            calls.append(protocol.call(Subscribe, subjects=self._handlers.subjects))
-        if self._handlers.patterns:
-            calls.append(protocol.call(SubscribeMatch, patterns=self._handlers.patterns))
-        done = gatherResults(calls, consumeErrors=True) if calls else succeed(None)
-        return done.addCallback(lambda _: self._connected(protocol))
+        calls = [
+            protocol.call(Subscribe, subjects=batch)
+            for batch in name_batches(self._handlers.subjects)
+        ] + [
+            protocol.call(SubscribeMatch, patterns=batch)
+            for batch in name_batches(self._handlers.patterns)
+        ]
+        return _all_answered(calls).addCallback(lambda _: self._connected(protocol))
 
     def _connected(self, protocol: ClientProtocol) -> None:
         self._protocol = protocol
@@ -171,10 +216,19 @@ class EventClient:
             call.callback(protocol)
 
     def _lost(self, protocol: ClientProtocol) -> None:
-        if self._protocol is protocol:
-            self._protocol = None
-            if not self._closed:
-                self.log.warn("lost the connection to the event server; reconnecting")
+        # ClientService holds one connection at a time, and hands
+        # _resubscribe a proxy of it, not the protocol itself: no identity
+        # to compare, and none needed.
+        if self._protocol is None:
+            return
+        self._protocol = None
+        if not self._closed:
+            self.log.warn("lost the connection to the event server; reconnecting")
+        # We are inside ClientService's handling of the loss; tell waiters
+        # in a later turn, so they may use the client (or close it) at once.
+        waiters, self._disconnect_waiters = self._disconnect_waiters, []
+        for waiter in waiters:
+            self._clock.callLater(0, waiter.callback, None)
 
     # Events.
 
