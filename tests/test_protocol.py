@@ -265,6 +265,19 @@ class BlockModeTests(ServerTestCase):
         answers = [b[amp.ANSWER] for b in self.publisher.received()]
         self.assertEqual(answers, [b"%d" % n for n in range(10_000)])
 
+    def test_others_go_on_while_one_publisher_waits(self):
+        for _ in range(3):
+            self.publish(self.publisher, "s")
+        self.assertEqual(self.publisher.transport.producerState, "paused")
+        bystander, listener = self.peer(), self.peer()
+        listener.send(Subscribe, subjects=["other"])
+        listener.received()
+        tag = self.publish(bystander, "other", b"7")
+        self.assertIn(amp.ANSWER, bystander.answer(tag))
+        self.assertEqual(bystander.transport.producerState, "producing")
+        self.clock.advance(0)
+        self.assertEqual([e.payload for e in listener.events()], [b"7"])
+
     def test_a_subscriber_that_goes_away_releases_the_publisher(self):
         tags = [self.publish(self.publisher, "s") for _ in range(3)]
         self.publisher.received()
