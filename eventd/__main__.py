@@ -8,21 +8,21 @@ plugin discovery.
 import sys
 
 from twisted.application.app import run
-from twisted.application.service import ServiceMaker
 from twisted.scripts import twistd
 
-_EVENTD = ServiceMaker("eventd", "eventd.tap", "the eventd event server", "eventd")
+from twisted.plugins.eventd_plugin import eventd
 
 
 class _EventdOnly(twistd.ServerOptions):
     """
-    twistd's options with eventd as the one subcommand.
+    twistd's options with the eventd plugin as the one subcommand, named
+    directly rather than found by scanning every plugin.
     """
 
     @property
     def subCommands(self):
-        self.loadedPlugins = {_EVENTD.tapname: _EVENTD}
-        yield (_EVENTD.tapname, None, lambda: _EVENTD.options(), _EVENTD.description)
+        self.loadedPlugins = {eventd.tapname: eventd}
+        yield (eventd.tapname, None, lambda: eventd.options(), eventd.description)
 
 
 def main(argv: list[str]) -> None:
