@@ -32,3 +32,4 @@ def peer_name(address: object) -> str:
     if isinstance(address, UNIXAddress):
         return "unix"
     return str(address)
+

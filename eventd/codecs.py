@@ -30,7 +30,7 @@ def _encode_json(msg: Any) -> bytes:
         raise TypeError(
             f"cannot publish a message of type {type(msg).__name__} with the "
             f"json codec ({e}); convert it to JSON types, or choose another "
-            f"codec, e.g. connect(..., codec='raw') and publish bytes"
+            f"codec when connecting (codec='raw' publishes bytes as they are)"
         ) from e
 
 

@@ -42,3 +42,16 @@ class BadArguments(EventdError):
     A command's arguments could not be decoded (wrong type, missing, or
     malformed), so the command was not run.
     """
+
+
+class CannotConnect(EventdError, ConnectionError):
+    """
+    No event server answered at the address a client was given.
+    """
+
+
+NamingError = CannotConnect
+"""
+Pyro 3's name for "the event server cannot be found", so that ported code's
+C{except NamingError} keeps working.
+"""

@@ -2,7 +2,7 @@
 The event server as a Twisted service: listen, announce, stop.
 """
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, gatherResults
@@ -16,8 +16,10 @@ from twisted.python.failure import Failure
 
 from eventd.addresses import client_endpoint_for
 from eventd.broker import SubscriptionManager
+from eventd.codecs import JSON, Codec
 from eventd.config import ServerConfig
 from eventd.protocol import EventServerFactory
+from eventd.session import fan_out
 
 
 CLOSE_SECONDS = 5.0
@@ -92,6 +94,24 @@ class EventService(Service):
 
         self._listening.addBoth(tell)
         return told
+
+    def publish(
+        self, subjects: Union[str, Sequence[str]], msg: Any, codec: Codec = JSON
+    ) -> Deferred:
+        """
+        Publish from inside the server's own process, without a socket: what
+        a client's publish does, for a Twisted program that runs the server.
+        Fires with the events' timestamp once every subscriber's queue took
+        them.
+
+        @raise TypeError: if the codec cannot encode C{msg}.
+        """
+        subjects = [subjects] if isinstance(subjects, str) else list(subjects)
+        now = self._reactor.seconds()
+        waits = fan_out(
+            self.broker, self.factory.config, now, subjects, codec.name, codec.encode(msg)
+        )
+        return gatherResults(waits).addCallback(lambda _: now)
 
     def stopService(self) -> Deferred:
         """

@@ -29,6 +29,44 @@ MAX_CODEC_NAME = 64
 """The longest codec name, in characters."""
 
 
+def fan_out(
+    broker: SubscriptionManager,
+    config: ServerConfig,
+    now: float,
+    subjects: list[str],
+    codec: str,
+    payload: bytes,
+) -> list[Deferred]:
+    """
+    Publish a payload on each subject, all with the time C{now}, after
+    checking the publish as a whole: either every subject gets its event or
+    none does.
+
+    @return: a Deferred per subject whose subscribers did not all take the
+        event at once (block mode); empty when all did.
+    @raise MessageTooLarge: if the payload is over the limit.
+    @raise BadSubject: if there is no subject, or one is unusable.
+    @raise BadArguments: if the codec name is too long.
+    """
+    limit = config.max_message_bytes
+    if len(payload) > limit:
+        raise MessageTooLarge(
+            f"the message is {len(payload)} bytes; the limit is {limit} bytes"
+        )
+    if not subjects:
+        raise BadSubject("publish needs at least one subject")
+    for subject in subjects:
+        check_subject(subject)
+    if len(codec) > MAX_CODEC_NAME:
+        raise BadArguments(f"codec name longer than {MAX_CODEC_NAME} characters")
+    waits = []
+    for subject in subjects:
+        wait = broker.publish(subject, encode_event(subject, now, codec, payload))
+        if wait is not None:
+            waits.append(wait)
+    return waits
+
+
 class ClientSession(amp.CommandLocator):
     """
     The responders for one connection's commands.
@@ -88,23 +126,8 @@ class ClientSession(amp.CommandLocator):
 
     @Publish.responder
     def publish(self, subjects: list[str], codec: str, payload: bytes):
-        limit = self._config.max_message_bytes
-        if len(payload) > limit:
-            raise MessageTooLarge(
-                f"the message is {len(payload)} bytes; the limit is {limit} bytes"
-            )
-        if not subjects:
-            raise BadSubject("publish needs at least one subject")
-        for subject in subjects:
-            check_subject(subject)
-        if len(codec) > MAX_CODEC_NAME:
-            raise BadArguments(f"codec name longer than {MAX_CODEC_NAME} characters")
         now = self._clock.seconds()
-        waits: list[Deferred] = []
-        for subject in subjects:
-            wait = self._broker.publish(subject, encode_event(subject, now, codec, payload))
-            if wait is not None:
-                waits.append(wait)
+        waits = fan_out(self._broker, self._config, now, subjects, codec, payload)
         answer = {"time": now}
         if not waits:
             return answer

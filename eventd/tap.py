@@ -8,7 +8,7 @@ C{python -m eventd}: one code path, three ways in.
 from typing import Mapping, Optional
 
 from twisted.application.service import IService
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import quoteStringArgument, serverFromString
 from twisted.python import usage
 
 from eventd.config import (
@@ -117,7 +117,7 @@ class Options(usage.Options):
         if self["host"] is not None or self["port"] is not None:
             host = self["host"] or DEFAULT_HOST
             port = DEFAULT_PORT if self["port"] is None else self["port"]
-            self["listen"].append(f"tcp:{port}:interface={_escape(host)}")
+            self["listen"].append(f"tcp:{port}:interface={quoteStringArgument(host)}")
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
         for description in self["listen"]:
@@ -134,10 +134,6 @@ class Options(usage.Options):
             max_message_bytes=self["max-message-bytes"],
             send_buffer_bytes=self["send-buffer-bytes"],
         )
-
-
-def _escape(host: str) -> str:
-    return host.replace("\\", "\\\\").replace(":", "\\:")
 
 
 def _check_endpoint(description: str) -> None:

@@ -2,6 +2,7 @@
 The Twisted client: C{client = await connect("tcp:127.0.0.1:7766")}.
 """
 
+import os
 from typing import Optional, Union
 
 from twisted.internet.defer import Deferred
@@ -12,7 +13,20 @@ from eventd.client.session import EventClient, Handler
 from eventd.codecs import codec_named
 from eventd.event import Event
 
-__all__ = ["connect", "EventClient", "Event", "Handler"]
+__all__ = ["connect", "server_address", "EventClient", "Event", "Handler"]
+
+DEFAULT_ENDPOINT = "tcp:127.0.0.1:7766"
+"""Where clients look for the server when told nothing else."""
+
+
+def server_address(endpoint: Optional[str] = None) -> str:
+    """
+    The endpoint string a client should use: C{endpoint} if given, else the
+    EVENTD_ENDPOINT environment variable, else L{DEFAULT_ENDPOINT}.  A
+    leading C{URI=} (as the server's banner prints it) is dropped.
+    """
+    chosen = endpoint or os.environ.get("EVENTD_ENDPOINT") or DEFAULT_ENDPOINT
+    return chosen.removeprefix("URI=").strip()
 
 
 def connect(
@@ -35,5 +49,5 @@ def connect(
         from twisted.internet import reactor
     chosen = codec_named(codec)
     if isinstance(endpoint, str):
-        endpoint = clientFromString(reactor, endpoint.removeprefix("URI=").strip())
+        endpoint = clientFromString(reactor, server_address(endpoint))
     return EventClient(endpoint, reactor, chosen).start()
