@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, TimeoutError, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint, clientFromString
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.error import ProcessDone, ProcessTerminated
@@ -43,35 +43,97 @@ def within(deferred: Deferred, seconds: float) -> Deferred:
     return deferred.addTimeout(seconds, reactor)
 
 
-class ServerProcess(ProcessProtocol):
+class ChildProcess(ProcessProtocol):
     """
-    A server process, its output, and the URIs its banner printed.
+    A process a test started: what it printed, and when it ended.
 
-    @ivar started: fires with the URIs once the banner is complete, or fails
-        with the output if the process ends first.
-    @ivar ended: fires with the exit code once the process has ended.
+    @ivar output: stdout and stderr as they arrived, interleaved.
+    @ivar exit_code: once ended, the exit code (None if a signal ended it).
     """
 
     def __init__(self) -> None:
         self.output = ""
-        self.uris: list[str] = []
-        self.started: Deferred = Deferred()
-        self.ended: Deferred = Deferred()
+        self.stdout = ""
+        self.stderr = ""
         self.exit_code: Optional[int] = None
+        self._ended = False
+        self._end_waiters: list[Deferred] = []
+
+    def when_ended(self) -> Deferred:
+        """
+        A new Deferred that fires with the exit code once the process has
+        ended (each caller gets its own, so one timing out and being
+        cancelled leaves the others be).
+        """
+        if self._ended:
+            return succeed(self.exit_code)
+        waiter: Deferred = Deferred()
+        self._end_waiters.append(waiter)
+        return waiter
 
     def outReceived(self, data: bytes) -> None:
-        self.output += data.decode("utf-8", "replace")
+        text = data.decode("utf-8", "replace")
+        self.stdout += text
+        self.output += text
+
+    def errReceived(self, data: bytes) -> None:
+        text = data.decode("utf-8", "replace")
+        self.stderr += text
+        self.output += text
+
+    def processEnded(self, reason) -> None:
+        self.exit_code = reason.value.exitCode
+        self._ended = True
+        waiters, self._end_waiters = self._end_waiters, []
+        for waiter in waiters:
+            waiter.callback(self.exit_code)
+
+    async def stop(self) -> Optional[int]:
+        """
+        SIGTERM the process (ours, by its PID) and wait for it to end; if it
+        has not within L{STOP_SECONDS}, SIGKILL it.
+        """
+        if self._ended:
+            return self.exit_code
+        os.kill(self.transport.pid, signal.SIGTERM)
+        try:
+            return await within(self.when_ended(), STOP_SECONDS)
+        except TimeoutError:
+            os.kill(self.transport.pid, signal.SIGKILL)
+            await within(self.when_ended(), STOP_SECONDS)
+            raise
+
+
+class ServerProcess(ChildProcess):
+    """
+    A server process, and the URIs its banner printed.
+
+    @ivar started: fires with the URIs once the banner is complete, or fails
+        with the output if the process ends first.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uris: list[str] = []
+        self.started: Deferred = Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        super().outReceived(data)
+        self._check_banner()
+
+    def errReceived(self, data: bytes) -> None:
+        super().errReceived(data)
+        self._check_banner()
+
+    def _check_banner(self) -> None:
         if not self.started.called and "Event Server started." in self.output:
             self.uris = _URI.findall(self.output)
             self.started.callback(self.uris)
 
-    errReceived = outReceived
-
     def processEnded(self, reason) -> None:
-        self.exit_code = reason.value.exitCode
         if not self.started.called:
             self.started.errback(RuntimeError(f"server ended early:\n{self.output}"))
-        self.ended.callback(self.exit_code)
+        super().processEnded(reason)
 
     @property
     def uri(self) -> str:
@@ -81,27 +143,39 @@ class ServerProcess(ProcessProtocol):
     def port(self) -> int:
         return int(self.uri.rsplit(":", 1)[1])
 
-    async def stop(self) -> Optional[int]:
-        """
-        SIGTERM the process (ours, by its PID) and wait for it to end.
-        """
-        if not self.ended.called:
-            os.kill(self.transport.pid, signal.SIGTERM)
-        return await within(self.ended, STOP_SECONDS)
 
-
-def spawn(testcase: TestCase, argv: list[str], env: Optional[dict] = None) -> ServerProcess:
+def spawn(
+    testcase: TestCase,
+    argv: list[str],
+    env: Optional[dict] = None,
+    process: Optional[ChildProcess] = None,
+) -> ChildProcess:
     """
     Run C{argv} in a fresh temporary directory (twistd puts its working
     directory on sys.path: the checkout must not shadow the installed
-    package), stopped when the test ends.
+    package), stopped when the test ends.  C{process} defaults to a
+    L{ServerProcess}.
     """
-    process = ServerProcess()
+    process = process or ServerProcess()
     workdir = tempfile.mkdtemp(prefix="eventd-test-")
     reactor.spawnProcess(
         process, argv[0], argv, env={**os.environ, **(env or {})}, path=workdir
     )
     testcase.addCleanup(process.stop)
+    return process
+
+
+async def run_python(
+    testcase: TestCase, code: str, env: Optional[dict] = None, seconds: float = 60
+) -> ChildProcess:
+    """
+    Run Python code in a child process (a plain, blocking program, as eventd's
+    blocking clients are used) and wait for it to end.
+    """
+    process = spawn(
+        testcase, [sys.executable, "-c", code], env=env, process=ChildProcess()
+    )
+    await within(process.when_ended(), seconds)
     return process
 
 

@@ -13,6 +13,7 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.trial.unittest import TestCase
 
 from eventd.config import ServerConfig
+from eventd.errors import BadSubject, MessageTooLarge
 from eventd.queues import WhenFull
 from eventd.service import EventService
 from tests.servers import Collector, connected, serve_in_process, within
@@ -116,3 +117,19 @@ class DropModeTests(TestCase):
             q.dropped for q in service.broker.subscribers if q is not slow_queue
         ]
         self.assertEqual(fast_drops, [0] * len(fast))
+
+
+class InProcessPublishTests(TestCase):
+    async def test_the_service_publishes_without_a_socket(self):
+        service = await serve_in_process(self)
+        got = Collector(1)
+        await (await connected(self, service.uris[0])).subscribe("local", got)
+        time = await service.publish(["local"], {"from": "inside"})
+        self.assertEqual(await within(got.done, 10), [{"from": "inside"}])
+        self.assertGreater(time, 0)
+
+    async def test_it_checks_what_it_publishes_as_a_client_publish_is(self):
+        service = await serve_in_process(self, max_message_bytes=10)
+        self.assertRaises(MessageTooLarge, service.publish, "x", "y" * 20)
+        self.assertRaises(BadSubject, service.publish, "", 1)
+        self.assertRaises(TypeError, service.publish, "x", object())
