@@ -200,7 +200,10 @@ class Subscriber:
 
     def abort(self) -> None:
         """
-        Make listen() return.  Safe to call from event() or any thread.
+        Make listen() return, once the event() calls already running have
+        finished (with setThreading(1) that may be several; events not yet
+        handed to event() wait for the next listen()).  Safe to call from
+        event() or any thread.
         """
         self._es_aborted.set()
         self._es_handoff.put(None)
