@@ -20,7 +20,7 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Callable, Coroutine, NoReturn, Optional, Sequence
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.endpoints import clientFromString
 from twisted.internet.error import ConnectionClosed
 from twisted.internet.interfaces import IHalfCloseableProtocol, IReactorCore
@@ -35,6 +35,7 @@ from twisted.logger import (
     eventAsText,
     globalLogBeginner,
 )
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from eventd.client import DEFAULT_ENDPOINT, EventClient, connect, server_address
@@ -143,6 +144,7 @@ SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_pub, add_sub)
 
 
 def _add_server_option(parser: ArgumentParser) -> None:
+    """Every networked subcommand finds its server the same way."""
     parser.add_argument(
         "--server",
         metavar="ENDPOINT",
@@ -152,7 +154,14 @@ def _add_server_option(parser: ArgumentParser) -> None:
 
 
 def _positive_int(text: str) -> int:
-    number = int(text)
+    """
+    The type of --count: C{--count 0} would subscribe only to exit at once,
+    surely not what was meant.
+    """
+    try:
+        number = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"not a whole number: {text!r}") from None
     if number < 1:
         raise ArgumentTypeError(f"must be at least 1, not {number}")
     return number
@@ -228,13 +237,28 @@ async def _session(reactor: IReactorCore, work: Work, args: Namespace) -> None:
 
 
 async def _pub(reactor: IReactorCore, client: EventClient, args: Namespace) -> None:
+    """
+    Publish MESSAGE, or each line of standard input; done once the server
+    has answered every publish, so nothing is left unsent at exit.
+    """
     if args.message != "-":
-        message = _message(os.fsencode(args.message), "MESSAGE")
-        await client.publish(args.subject, message)
+        await _publish(client, args.subject, _message(os.fsencode(args.message), "MESSAGE"))
         return
-    lines = _LinePublisher(lambda message: client.publish(args.subject, message))
+    lines = _LinePublisher(lambda message: _publish(client, args.subject, message))
     StandardIO(lines, reactor=reactor)
     await lines.done
+
+
+def _publish(client: EventClient, subject: str, message: Any) -> Deferred:
+    """
+    C{client.publish}, its codec's refusal failing the Deferred like the
+    server's refusals: valid JSON can still be unencodable (C{"\\ud800"},
+    a lone surrogate, is not UTF-8).
+    """
+    try:
+        return client.publish(subject, message)
+    except TypeError as error:
+        return fail(SystemExit(f"eventd: cannot encode the message: {error.__cause__ or error}"))
 
 
 def _message(raw: bytes, where: str) -> Any:
@@ -321,7 +345,7 @@ class _LinePublisher(Protocol):
         self._unanswered -= 1
         self._pump()
 
-    def _failed(self, failure) -> None:
+    def _failed(self, failure: Failure) -> None:
         self._unanswered -= 1
         if not self.done.called:
             self.done.errback(failure)
@@ -331,6 +355,10 @@ class _LinePublisher(Protocol):
 
 
 async def _sub(reactor: IReactorCore, client: EventClient, args: Namespace) -> None:
+    """
+    Print events on the subjects and patterns until --count of them, or
+    until a signal stops the reactor.
+    """
     printer = _EventPrinter(FORMATS[args.format], args.count)
     if args.subjects:
         await client.subscribe(args.subjects, printer)
