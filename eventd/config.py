@@ -12,6 +12,7 @@ DEFAULT_LISTEN = f"tcp:{DEFAULT_PORT}:interface={DEFAULT_HOST}"
 DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
 DEFAULT_SEND_BUFFER_BYTES = 128 * 1024
+DEFAULT_SHUTDOWN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,12 @@ class ServerConfig:
         buffers on loopback otherwise absorb megabytes before a slow
         subscriber's queue starts to fill, and --queue-size would mean
         little.
+    @ivar shutdown_seconds: on stop, how long the server goes on delivering
+        what is queued before it closes the connections anyway.
     """
 
     queue_size: int = DEFAULT_QUEUE_SIZE
     when_full: WhenFull = WhenFull.BLOCK
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     send_buffer_bytes: int = DEFAULT_SEND_BUFFER_BYTES
+    shutdown_seconds: float = DEFAULT_SHUTDOWN_SECONDS

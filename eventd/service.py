@@ -52,6 +52,7 @@ class EventService(Service):
         self.factory = EventServerFactory(self.broker, config, reactor)
         self._reactor = reactor
         self.uris: list[str] = []
+        self.started_at: Optional[float] = None
         self._endpoints = list(endpoints)
         self._ports: list[IListeningPort] = []
         self._listening: Optional[Deferred] = None
@@ -127,6 +128,7 @@ class EventService(Service):
         )
 
     def _started(self, ports: list[IListeningPort]) -> Deferred:
+        self.started_at = self._reactor.seconds()
         self._ports = ports
         self.uris = [client_endpoint_for(port.getHost()) for port in ports]
         # Under twistd the ports are bound before the reactor runs and has

@@ -7,7 +7,7 @@ C{python -m eventd}: one code path, three ways in.
 
 from typing import Mapping, Optional
 
-from twisted.application.service import IService
+from twisted.application.service import IService, MultiService
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
 from twisted.python import usage
 
@@ -18,6 +18,7 @@ from eventd.config import (
     DEFAULT_PORT,
     DEFAULT_QUEUE_SIZE,
     DEFAULT_SEND_BUFFER_BYTES,
+    DEFAULT_SHUTDOWN_SECONDS,
     ServerConfig,
 )
 from eventd.queues import WhenFull
@@ -38,6 +39,23 @@ def _count(name: str, least: int, most: Optional[int] = None):
             raise usage.UsageError(f"--{name} must be at least {least}, not {value}")
         if most is not None and value > most:
             raise usage.UsageError(f"--{name} must be at most {most}, not {value}")
+        return value
+
+    return convert
+
+
+def _seconds(name: str):
+    """
+    A converter for an option giving a duration in seconds (0 or more).
+    """
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise usage.UsageError(f"--{name} wants a number of seconds, not {text!r}")
+        if not value >= 0:
+            raise usage.UsageError(f"--{name} must be 0 or more, not {text}")
         return value
 
     return convert
@@ -94,6 +112,21 @@ class Options(usage.Options):
             "0 leaves the kernel's autotuning alone.",
             _count("send-buffer-bytes", 0),
         ],
+        [
+            "shutdown-timeout",
+            None,
+            DEFAULT_SHUTDOWN_SECONDS,
+            "On SIGTERM or SIGINT, how many seconds to go on delivering queued "
+            "events before closing the connections anyway.",
+            _seconds("shutdown-timeout"),
+        ],
+        [
+            "metrics",
+            None,
+            None,
+            "Twisted server endpoint string on which to serve Prometheus metrics "
+            "over HTTP at /metrics, e.g. tcp:9766:interface=127.0.0.1 (default: none).",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -121,7 +154,9 @@ class Options(usage.Options):
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
         for description in self["listen"]:
-            _check_endpoint(description)
+            _check_endpoint("--listen", description)
+        if self["metrics"] is not None:
+            _check_endpoint("--metrics", self["metrics"])
 
     @property
     def config(self) -> ServerConfig:
@@ -133,28 +168,39 @@ class Options(usage.Options):
             when_full=self["when-full"],
             max_message_bytes=self["max-message-bytes"],
             send_buffer_bytes=self["send-buffer-bytes"],
+            shutdown_seconds=self["shutdown-timeout"],
         )
 
 
-def _check_endpoint(description: str) -> None:
+def _check_endpoint(option: str, description: str) -> None:
     from twisted.internet import reactor
 
     try:
         serverFromString(reactor, description)
     except Exception as e:
-        raise usage.UsageError(f"--listen {description!r}: {e}") from None
+        reason = str(e) or type(e).__name__
+        if description.startswith("systemd:"):
+            reason = (
+                "no such socket was passed by systemd (check LISTEN_FDS and "
+                f"LISTEN_FDNAMES): {reason}"
+            )
+        raise usage.UsageError(f"{option} {description!r}: {reason}") from None
 
 
 def makeService(options: Options, reactor: Optional[object] = None) -> IService:
     """
-    The event server service these options describe.
+    The event server these options describe, with the services around it.
+    The server itself is the child named C{"eventd"}.
     """
     from eventd.service import EventService
 
     if reactor is None:
         from twisted.internet import reactor
     endpoints = [serverFromString(reactor, d) for d in options["listen"]]
-    return EventService(endpoints, options.config, reactor)
+    top = MultiService()
+    server = EventService(endpoints, options.config, reactor)
+    server.setServiceParent(top)
+    return top
 
 
 _ENVIRONMENT = {
@@ -164,6 +210,8 @@ _ENVIRONMENT = {
     "EVENTD_WHEN_FULL": "--when-full",
     "EVENTD_MAX_MESSAGE_BYTES": "--max-message-bytes",
     "EVENTD_SEND_BUFFER_BYTES": "--send-buffer-bytes",
+    "EVENTD_SHUTDOWN_TIMEOUT": "--shutdown-timeout",
+    "EVENTD_METRICS": "--metrics",
 }
 
 

@@ -5,7 +5,7 @@ The command line of `twistd eventd` and the service it makes.
 import subprocess
 import sys
 
-from twisted.internet.testing import MemoryReactor
+from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -66,6 +66,9 @@ class OptionsTests(SynchronousTestCase):
             (["--queue-size", "many"], "--queue-size wants a whole number"),
             (["-p", "70000"], "--port must be at most 65535"),
             (["--listen", "nonsense:1"], "--listen 'nonsense:1'"),
+            (["--listen", "systemd:domain=INET:index=0"], "passed by systemd"),
+            (["--metrics", "nonsense:1"], "--metrics 'nonsense:1'"),
+            (["--shutdown-timeout", "-1"], "--shutdown-timeout must be 0 or more"),
         ]:
             error = self.assertRaises(usage.UsageError, parsed, *argv)
             self.assertIn(words, str(error))
@@ -104,9 +107,9 @@ class EnvironmentTests(SynchronousTestCase):
 
 class ServiceTests(SynchronousTestCase):
     def test_make_service_listens_on_every_endpoint(self):
-        reactor = MemoryReactor()
+        reactor = MemoryReactorClock()
         service = makeService(parsed("--listen", "tcp:1", "--listen", "tcp:2"), reactor)
-        self.assertIsInstance(service, EventService)
+        self.assertIsInstance(service.getServiceNamed("eventd"), EventService)
         service.startService()
         self.assertEqual([port for port, *_ in reactor.tcpServers], [1, 2])
 
