@@ -24,7 +24,7 @@ import enum
 from collections import deque
 from typing import Optional, Sequence
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -34,8 +34,10 @@ from eventd.interfaces import IDeliverySink, ISubscriber
 BATCH_BYTES = 64 * 1024
 """Roughly how many bytes of events one write to the sink carries."""
 
-DROP_REPORT_SECONDS = 10.0
-"""The least time between two warnings about drops at the same subscriber."""
+FULL_REPORT_SECONDS = 10.0
+"""The least time between two warnings about the same full queue."""
+
+DROP_REPORT_SECONDS = FULL_REPORT_SECONDS
 
 
 class WhenFull(enum.Enum):
@@ -80,8 +82,9 @@ class DeliveryQueue:
         self._paused = False
         self._stopped = False
         self._flush_call = None
+        self._empty_waiters: list[Deferred[None]] = []
         self._dropped_reported = 0
-        self._drop_reported_at: Optional[float] = None
+        self._full_reported_at: Optional[float] = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -93,6 +96,17 @@ class DeliveryQueue:
         """
         return len(self._waiters)
 
+    def when_empty(self) -> Deferred[None]:
+        """
+        A Deferred that fires once every queued event has been written to the
+        sink (or the subscriber is gone): a stopping server waits for it.
+        """
+        if not self._items or self._stopped:
+            return succeed(None)
+        empty: Deferred[None] = Deferred()
+        self._empty_waiters.append(empty)
+        return empty
+
     def offer(self, item: bytes) -> Optional[Deferred[None]]:
         if self._stopped:
             return None
@@ -100,10 +114,11 @@ class DeliveryQueue:
         if len(items) >= self.size:
             if self.when_full is WhenFull.DROP:
                 self.dropped += 1
-                self._report_drops()
+                self._report_full()
                 return None
             waiter: Deferred[None] = Deferred()
             self._waiters.append(waiter)
+            self._report_full()
         else:
             waiter = None
         items.append(item)
@@ -139,6 +154,7 @@ class DeliveryQueue:
         waiters, self._waiters = self._waiters, deque()
         for waiter in waiters:
             waiter.callback(None)
+        self._tell_empty()
 
     def _flush(self) -> None:
         """
@@ -158,6 +174,14 @@ class DeliveryQueue:
         waiters = self._waiters
         while waiters and len(items) < self.size:
             waiters.popleft().callback(None)
+        if not self._items:
+            self._tell_empty()
+
+    def _tell_empty(self) -> None:
+        empty, self._empty_waiters = self._empty_waiters, []
+        for waiter in empty:
+            if not waiter.called:  # it may have been cancelled (timed out)
+                waiter.callback(None)
 
     def _take_batch(self) -> Sequence[bytes]:
         items = self._items
@@ -169,18 +193,31 @@ class DeliveryQueue:
             batch.append(item)
         return batch
 
-    def _report_drops(self) -> None:
+    def _report_full(self) -> None:
+        """
+        Warn that this queue is full, at most once per L{FULL_REPORT_SECONDS}:
+        a subscriber that cannot keep up is worth one line, not a flood.
+        """
         now = self._clock.seconds()
-        last = self._drop_reported_at
-        if last is not None and now - last < DROP_REPORT_SECONDS:
+        last = self._full_reported_at
+        if last is not None and now - last < FULL_REPORT_SECONDS:
             return
-        self.log.warn(
-            "queue of {peer} is full ({size} events): dropped {new} events "
-            "for it ({dropped} in all)",
-            peer=self.peer,
-            size=self.size,
-            new=self.dropped - self._dropped_reported,
-            dropped=self.dropped,
-        )
-        self._dropped_reported = self.dropped
-        self._drop_reported_at = now
+        self._full_reported_at = now
+        if self.when_full is WhenFull.DROP:
+            self.log.warn(
+                "queue of {peer} is full ({size} events): dropped {new} events "
+                "for it ({dropped} in all)",
+                peer=self.peer,
+                size=self.size,
+                new=self.dropped - self._dropped_reported,
+                dropped=self.dropped,
+            )
+            self._dropped_reported = self.dropped
+        else:
+            self.log.warn(
+                "queue of {peer} is full ({size} events): publishers wait for "
+                "room ({waiting} waiting)",
+                peer=self.peer,
+                size=self.size,
+                waiting=len(self._waiters),
+            )

@@ -5,7 +5,7 @@ The event server as a Twisted service: listen, announce, stop.
 from typing import Any, Optional, Sequence, Union
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import Deferred, DeferredList, gatherResults
 from twisted.internet.interfaces import (
     IListeningPort,
     IReactorCore,
@@ -22,8 +22,11 @@ from eventd.protocol import EventServerFactory
 from eventd.session import fan_out
 
 
-CLOSE_SECONDS = 5.0
-"""How long connections may take to close when the server stops."""
+CLOSE_SECONDS = 1.0
+"""
+The least time connections get to close (to flush what is already written)
+once the server stops, even if draining took all of --shutdown-timeout.
+"""
 
 
 class EventService(Service):
@@ -116,16 +119,41 @@ class EventService(Service):
 
     def stopService(self) -> Deferred:
         """
-        Stop listening, then close every connection (aborting those that
-        have not closed within L{CLOSE_SECONDS}).
+        Stop gracefully: stop listening and stop reading commands, go on
+        delivering what is queued for up to the configured shutdown time,
+        log what is left undelivered, then close every connection.
         """
         super().stopService()
         ports, self._ports = self._ports, []
         self._listening = None
         stopped = gatherResults([port.stopListening() for port in ports])
         return stopped.addCallback(
-            lambda _: self.factory.disconnect_all(CLOSE_SECONDS)
+            lambda _: Deferred.fromCoroutine(self._drain_and_close())
         )
+
+    async def _drain_and_close(self) -> None:
+        seconds = self.factory.config.shutdown_seconds
+        deadline = self._reactor.seconds() + seconds
+        connections = list(self.factory.connections)
+        for connection in connections:
+            connection.hold_reading()
+        # A DeferredList fires (with the cancellations) when time is up.
+        drained = DeferredList(
+            [c.session.queue.when_empty() for c in connections], consumeErrors=True
+        )
+        await drained.addTimeout(seconds, self._reactor)
+        left = {c.peer: len(c.session.queue) for c in connections if len(c.session.queue)}
+        if left:
+            self.log.warn(
+                "stopping with {events} events undelivered to {count} "
+                "subscribers: {peers}",
+                events=sum(left.values()),
+                count=len(left),
+                peers=", ".join(f"{peer} ({n})" for peer, n in left.items()),
+            )
+        self.log.info("Event Server stopped.")
+        remaining = max(deadline - self._reactor.seconds(), CLOSE_SECONDS)
+        await self.factory.disconnect_all(remaining)
 
     def _started(self, ports: list[IListeningPort]) -> Deferred:
         self.started_at = self._reactor.seconds()

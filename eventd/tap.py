@@ -5,6 +5,7 @@ The same L{Options} and L{makeService} serve the plugin, eventd.tac and
 C{python -m eventd}: one code path, three ways in.
 """
 
+import os
 from typing import Mapping, Optional
 
 from twisted.application.service import IService, MultiService
@@ -142,6 +143,16 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         try:
+            self._check()
+        except usage.UsageError as error:
+            if getattr(self, "parent", None) is None:
+                raise
+            # Under twistd, which would print its whole usage to stdout and
+            # then the error: one clear line on stderr instead.
+            raise SystemExit(f"twistd eventd: {error}") from None
+
+    def _check(self) -> None:
+        try:
             self["when-full"] = WhenFull(self["when-full"])
         except ValueError:
             raise usage.UsageError(
@@ -157,6 +168,9 @@ class Options(usage.Options):
             _check_endpoint("--listen", description)
         if self["metrics"] is not None:
             _check_endpoint("--metrics", self["metrics"])
+        logfile = getattr(self, "parent", {}).get("logfile")
+        if logfile and logfile != "-":
+            _check_writable("--logfile", logfile)
 
     @property
     def config(self) -> ServerConfig:
@@ -187,12 +201,25 @@ def _check_endpoint(option: str, description: str) -> None:
         raise usage.UsageError(f"{option} {description!r}: {reason}") from None
 
 
+def _check_writable(option: str, path: str) -> None:
+    """
+    twistd opens its log file only after the options are parsed, and then
+    fails with a traceback: check first.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise usage.UsageError(f"{option} {path}: no such directory {folder}")
+    if not os.access(path if os.path.exists(path) else folder, os.W_OK):
+        raise usage.UsageError(f"{option} {path}: not writable")
+
+
 def makeService(options: Options, reactor: Optional[object] = None) -> IService:
     """
     The event server these options describe, with the services around it.
     The server itself is the child named C{"eventd"}.
     """
     from eventd.service import EventService
+    from eventd.signals import SignalHandling
 
     if reactor is None:
         from twisted.internet import reactor
@@ -200,6 +227,14 @@ def makeService(options: Options, reactor: Optional[object] = None) -> IService:
     top = MultiService()
     server = EventService(endpoints, options.config, reactor)
     server.setServiceParent(top)
+    if options["metrics"] is not None:
+        # Imported only when asked for: prometheus_client's Twisted resource
+        # imports the global reactor.
+        from eventd.metrics import MetricsService
+
+        metrics = serverFromString(reactor, options["metrics"])
+        MetricsService(metrics, server.factory, reactor).setServiceParent(top)
+    SignalHandling(reactor).setServiceParent(top)
     return top
 
 

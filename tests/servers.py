@@ -21,6 +21,7 @@ from twisted.internet.endpoints import TCP4ServerEndpoint, clientFromString
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
@@ -252,3 +253,17 @@ class Collector:
         if len(self.messages) == self.expected:
             self.done.callback(self.messages)
 
+
+
+async def eventually(condition, seconds: float = START_SECONDS, interval: float = 0.05):
+    """
+    Wait until C{condition()} is true, checking every C{interval} seconds,
+    for at most C{seconds}: for what gives no event to wait on (a file a
+    daemon writes, a process that is not our child).
+    """
+    checks = int(seconds / interval)
+    for _ in range(checks):
+        if condition():
+            return
+        await deferLater(reactor, interval, lambda: None)
+    raise TimeoutError(f"still not true after {seconds} seconds: {condition.__doc__ or condition}")

@@ -40,7 +40,11 @@ class RecordingSink:
         self.resumed += 1
 
 
-class DeliveryQueueTests(SynchronousTestCase):
+class QueueTestCase(SynchronousTestCase):
+    """
+    A clock, a recording sink, and ways to make queues in known states.
+    """
+
     def setUp(self) -> None:
         self.clock = Clock()
         self.sink = RecordingSink()
@@ -71,6 +75,9 @@ class DeliveryQueueTests(SynchronousTestCase):
             queue.offer(item)
         return [event for event in events if event["log_level"] is LogLevel.warn]
 
+
+
+class DeliveryQueueTests(QueueTestCase):
     def test_sink_provides_the_interface(self) -> None:
         self.assertTrue(verifyObject(IDeliverySink, self.sink))
 
@@ -226,3 +233,42 @@ class DeliveryQueueTests(SynchronousTestCase):
         self.assertEqual(self.sink.written, [b"a", b"b", b"c", b"d"])
         self.assertIsNone(self.successResultOf(first))
         self.successResultOf(second)
+
+
+class WhenEmptyAndWarningTests(QueueTestCase):
+    """
+    What a stopping server and an operator learn from a queue.
+    """
+
+    def test_an_empty_queue_is_empty_at_once(self) -> None:
+        self.successResultOf(self.make_queue().when_empty())
+
+    def test_when_empty_fires_once_everything_is_written(self) -> None:
+        queue = self.full_queue(WhenFull.BLOCK, paused=True)
+        empty = queue.when_empty()
+        self.assertNoResult(empty)
+        queue.resumeProducing()
+        self.successResultOf(empty)
+        self.assertEqual(self.sink.written, [b"e1", b"e2"])
+
+    def test_when_empty_fires_when_the_subscriber_goes(self) -> None:
+        queue = self.full_queue(WhenFull.BLOCK, paused=True)
+        empty = queue.when_empty()
+        queue.stopProducing()
+        self.successResultOf(empty)
+
+    def test_a_cancelled_wait_is_left_alone(self) -> None:
+        queue = self.full_queue(WhenFull.BLOCK, paused=True)
+        empty = queue.when_empty()
+        empty.cancel()
+        queue.resumeProducing()
+        self.failureResultOf(empty)
+
+    def test_a_full_block_queue_warns_that_publishers_wait(self) -> None:
+        queue = self.full_queue(WhenFull.BLOCK, paused=True)
+        with capturedLogs() as events:
+            queue.offer(b"e3")
+            queue.offer(b"e4")
+        [warning] = [e for e in events if e["log_level"] is LogLevel.warn]
+        self.assertIn("publishers wait", formatEvent(warning))
+        self.assertIn("peer-7", formatEvent(warning))

@@ -133,3 +133,49 @@ class InProcessPublishTests(TestCase):
         self.assertRaises(MessageTooLarge, service.publish, "x", "y" * 20)
         self.assertRaises(BadSubject, service.publish, "", 1)
         self.assertRaises(TypeError, service.publish, "x", object())
+
+
+class GracefulStopTests(TestCase):
+    timeout = 60
+
+    async def test_queued_events_are_delivered_before_the_connections_close(self):
+        service = await serve_in_process(self, shutdown_seconds=10)
+        got = []
+        all_in = Deferred()
+
+        def slow(event):
+            def handled():
+                got.append(event.msg)
+                if len(got) == 300:
+                    all_in.callback(None)
+
+            return deferLater(reactor, 0.002, handled)
+
+        subscriber = await connected(self, service.uris[0])
+        await subscriber.subscribe("drain", slow)
+        publisher = await connected(self, service.uris[0])
+        for n in range(300):
+            await publisher.publish("drain", n)
+        await service.stopService()
+        await within(all_in, 10)
+        self.assertEqual(got, list(range(300)))
+
+    async def test_what_cannot_be_delivered_in_time_is_logged_and_dropped(self):
+        logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        service = await serve_in_process(
+            self, shutdown_seconds=0.5, queue_size=5000, when_full=WhenFull.DROP
+        )
+        stalled = Deferred()
+        self.addCleanup(lambda: stalled.called or stalled.callback(None))
+        subscriber = await connected(self, service.uris[0])
+        await subscriber.subscribe("stuck", lambda event: stalled)
+        publisher = await connected(self, service.uris[0])
+        for n in range(3000):
+            await publisher.publish("stuck", {"n": n, "pad": PAD})
+        started = reactor.seconds()
+        await within(service.stopService(), 10)
+        self.assertLess(reactor.seconds() - started, 0.5 + 1.0 + 1.0)
+        [warning] = [e for e in logged if "undelivered" in e.get("log_format", "")]
+        self.assertEqual(warning["count"], 1)
+        self.assertGreater(warning["events"], 0)
+        self.assertEqual(service.factory.connections, set())

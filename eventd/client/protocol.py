@@ -74,7 +74,8 @@ class ClientProtocol(amp.AMP):
         return {}
 
     def connectionLost(self, reason) -> None:
-        self._inbox.clear()
+        # Events already received are still handed to the application, in
+        # order: the server delivered them before it went away.
         super().connectionLost(reason)
         self._lost(self)
 
