@@ -145,7 +145,7 @@ class Options(usage.Options):
         try:
             self._check()
         except usage.UsageError as error:
-            if getattr(self, "parent", None) is None:
+            if self.parent is None:
                 raise
             # Under twistd, which would print its whole usage to stdout and
             # then the error: one clear line on stderr instead.
@@ -168,7 +168,7 @@ class Options(usage.Options):
             _check_endpoint("--listen", description)
         if self["metrics"] is not None:
             _check_endpoint("--metrics", self["metrics"])
-        logfile = getattr(self, "parent", {}).get("logfile")
+        logfile = self.parent["logfile"] if self.parent is not None else None
         if logfile and logfile != "-":
             _check_writable("--logfile", logfile)
 
@@ -227,6 +227,8 @@ def makeService(options: Options, reactor: Optional[object] = None) -> IService:
     top = MultiService()
     server = EventService(endpoints, options.config, reactor)
     server.setServiceParent(top)
+    from eventd.systemd import SystemdNotifier  # READY=1 etc., under Type=notify
+    SystemdNotifier(server, reactor).setServiceParent(top)
     if options["metrics"] is not None:
         # Imported only when asked for: prometheus_client's Twisted resource
         # imports the global reactor.
