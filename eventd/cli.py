@@ -1,11 +1,12 @@
 """
-The command-line tools: C{eventd pub} and C{eventd sub}.
+The command-line tools: C{eventd pub}, C{eventd sub} and C{eventd stats}.
 
 They are for shells and scripts: C{eventd pub} publishes a message given
 on the command line, or every line of its standard input; C{eventd sub}
 prints events as they arrive, one line each, for a person to read or a pipe
-to consume.  Both use the Twisted client, so they reach the server exactly
-as a Twisted application would.
+to consume; C{eventd stats} shows the server's figures, as a table for
+people or as JSON for scripts.  All use the Twisted client, so they reach
+the server exactly as a Twisted application would.
 
 Each subcommand is one function, listed in L{SUBCOMMANDS}, that adds its
 parser and names what runs it; L{main} knows none of them, so a new
@@ -17,8 +18,10 @@ import os
 import sys
 from argparse import ArgumentParser, ArgumentTypeError, Namespace
 from collections import deque
-from datetime import datetime, timezone
-from typing import Any, Callable, Coroutine, NoReturn, Optional, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Coroutine, Iterator, NoReturn, Optional, Sequence
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.endpoints import clientFromString
@@ -41,6 +44,7 @@ from zope.interface import implementer
 from eventd.client import DEFAULT_ENDPOINT, EventClient, connect, server_address
 from eventd.errors import EventdError
 from eventd.event import Event
+from eventd import unitfiles
 
 INTERRUPTED = 130
 """
@@ -67,14 +71,22 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     Run the C{eventd} command with C{argv} (default: the process's own
     arguments); networked subcommands exit the process when done.
     """
+    args = build_parser().parse_args(argv)
+    args.run(args)
+
+
+def build_parser() -> ArgumentParser:
+    """
+    The C{eventd} command's parser, with every subcommand (the man page's
+    test reads every option from it).
+    """
     parser = ArgumentParser(
         prog="eventd", description="Publish and subscribe on an eventd event server."
     )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(subcommands)
-    args = parser.parse_args(argv)
-    args.run(args)
+    return parser
 
 
 # The subcommands.
@@ -139,7 +151,95 @@ def add_sub(subcommands: Subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_pub, add_sub)
+def add_stats(subcommands: Subparsers) -> None:
+    """
+    C{eventd stats [--json]}: the server's figures.
+    """
+    parser = subcommands.add_parser(
+        "stats",
+        help="show the server's figures: totals, then one row per subscriber",
+        description="Show the server's figures: its uptime, connections (this one "
+        "included), subscriptions, and events published, delivered and dropped since "
+        "it started; then one row per subscribing connection with its subscriptions, "
+        "events queued now, the most ever queued, and events delivered and dropped.",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print one JSON object instead, for scripts: the keys "uptime", '
+        '"connections", "subscriptions", "patterns", "published", "delivered", '
+        '"dropped" and "subscribers" (a list of objects with the keys "peer", '
+        '"subscriptions", "queue_depth", "high_water", "delivered", "dropped")',
+    )
+    _add_server_option(parser)
+    parser.set_defaults(run=lambda args: _run_connected(_stats, args))
+
+
+def add_systemd_units(subcommands: Subparsers) -> None:
+    """
+    C{eventd systemd-units [--output DIR]}: the systemd units, to read, or
+    for a packager to take.
+    """
+    parser = subcommands.add_parser(
+        "systemd-units",
+        help="print the systemd unit files, or write them into a directory",
+        description="Print eventd's systemd units: eventd.socket (127.0.0.1:7766), "
+        "eventd.service (socket-activated, Type=notify, hardened, options from "
+        "EVENTD_OPTIONS in /etc/default/eventd) and the templates eventd@.socket and "
+        "eventd@.service (one server per port: eventd@7767 reads "
+        "/etc/default/eventd-7767). Their ExecStart runs twistd by absolute path.",
+    )
+    parser.add_argument(
+        "--output", metavar="DIR", type=Path, help="write the unit files into DIR instead"
+    )
+    _add_twistd_option(parser)
+    parser.set_defaults(run=_systemd_units)
+
+
+def add_service(subcommands: Subparsers) -> None:
+    """
+    C{eventd service ACTION}: eventd as a systemd service, as Pyro's
+    event server was a Windows service.
+    """
+    parser = subcommands.add_parser(
+        "service",
+        help="install eventd as a systemd service, and control it",
+        description="Install, update or remove eventd's systemd units and its options "
+        "file, or start, stop, restart or show the status of the server through "
+        "systemctl.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, summary in (
+        ("install", "write the units and the options file, then enable eventd.socket"),
+        ("update", "rewrite the units (and the options file, if OPTIONs are given), "
+                   "then restart the server if it runs"),
+    ):
+        action = actions.add_parser(
+            name,
+            help=summary,
+            description=f"{summary[0].upper()}{summary[1:]}. The units go into "
+            f"/{unitfiles.UNIT_DIR}, the server OPTIONs (those of `twistd eventd`, "
+            f"after --) into EVENTD_OPTIONS in /{unitfiles.ENVIRONMENT_FILE}.",
+        )
+        _add_root_option(action)
+        _add_twistd_option(action)
+        action.add_argument(
+            "options", metavar="OPTION", nargs="*", help="a server option, after --"
+        )
+    _add_root_option(
+        actions.add_parser(
+            "remove",
+            help="stop and disable the server, remove the units and the options file",
+        )
+    )
+    for name, arguments in unitfiles.CONTROLS.items():
+        actions.add_parser(name, help=f"systemctl {' '.join(arguments)}")
+    parser.set_defaults(run=_service)
+
+
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    add_pub, add_sub, add_stats, add_systemd_units, add_service
+)
 """Each adds one subcommand's parser, and sets C{run} to what runs it."""
 
 
@@ -429,3 +529,120 @@ class _EventPrinter:
             self._left -= 1
             if self._left == 0:
                 self.done.callback(None)
+
+
+# stats
+
+TOTALS = (
+    "connections",
+    "subscribers",
+    "subscriptions",
+    "patterns",
+    "published",
+    "delivered",
+    "dropped",
+)
+"""The totals the table shows after the uptime, in order."""
+
+COLUMNS = ("peer", "subscriptions", "queue_depth", "high_water", "delivered", "dropped")
+"""The table's columns, one row per subscriber: the keys of its JSON form."""
+
+
+async def _stats(reactor: IReactorCore, client: EventClient, args: Namespace) -> None:
+    """
+    Print the server's figures, as JSON or as a table.
+    """
+    figures = await client.stats()
+    text = json.dumps(figures, indent=2) if args.json else _stats_table(figures)
+    sys.stdout.write(text + "\n")
+
+
+def _stats_table(figures: dict[str, Any]) -> str:
+    """
+    The figures for a person: the totals, one per line, then the
+    subscribers in aligned columns, numbers to the right.
+    """
+    subscribers = figures["subscribers"]
+    counts = {**figures, "subscribers": len(subscribers)}
+    totals = [("uptime", str(timedelta(seconds=int(figures["uptime"]))))]
+    totals += [(name, str(counts[name])) for name in TOTALS]
+    width = max(len(name) for name, _ in totals)
+    lines = [f"{name:<{width}}  {value}" for name, value in totals]
+    lines.append("")
+    if not subscribers:
+        lines.append("no subscribers")
+        return "\n".join(lines)
+    rows = [COLUMNS]
+    rows += [tuple(str(row[column]) for column in COLUMNS) for row in subscribers]
+    widths = [max(len(row[n]) for row in rows) for n in range(len(COLUMNS))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(fits) for cell, fits in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells))
+    return "\n".join(lines)
+
+
+# systemd-units and service
+
+
+def _add_twistd_option(parser: ArgumentParser) -> None:
+    """The units name twistd by its path on the machine they are for."""
+    parser.add_argument(
+        "--twistd",
+        metavar="PATH",
+        help="the twistd the units run: its absolute path on the machine they are "
+        "for (default: the twistd beside this Python)",
+    )
+
+
+def _add_root_option(parser: ArgumentParser) -> None:
+    """Installing into a tree is for tests and packages: no systemctl then."""
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        type=Path,
+        help="act on the system tree under DIR, e.g. a package being built: "
+        "files only, without calling systemctl",
+    )
+
+
+def _systemd_units(args: Namespace) -> None:
+    """Print the units, or write them into --output and name the files."""
+    with _one_line_errors():
+        twistd = args.twistd or unitfiles.default_twistd()
+        if args.output is None:
+            for name, text in unitfiles.render_units(twistd).items():
+                sys.stdout.write(f"### {name}\n{text}\n")
+        else:
+            for path in unitfiles.write_units(args.output, twistd):
+                print(f"wrote {path}")
+
+
+def _service(args: Namespace) -> None:
+    """
+    Do what C{eventd service ACTION} asks; the control actions exit with
+    systemctl's status (so C{status} says 3 when the server is not running).
+    """
+    with _one_line_errors():
+        if args.action in unitfiles.CONTROLS:
+            raise SystemExit(unitfiles.control(args.action, unitfiles.run_systemctl))
+        live = args.root is None
+        root = Path("/") if live else args.root
+        systemctl = unitfiles.run_systemctl if live else None
+        if args.action == "remove":
+            for path in unitfiles.remove(root, systemctl):
+                print(f"removed {path}")
+        else:
+            change = unitfiles.install if args.action == "install" else unitfiles.update
+            twistd = args.twistd or unitfiles.default_twistd()
+            for path in change(root, twistd, args.options, systemctl):
+                print(f"wrote {path}")
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """What the user must fix is one line on stderr, with status 1."""
+    try:
+        yield
+    except unitfiles.UnitFileError as error:
+        raise SystemExit(f"eventd: {error}") from None

@@ -4,8 +4,8 @@ The wire schema: the AMP commands eventd's server and clients exchange.
 docs/protocol.md describes the same commands for someone writing a client
 in another language; keep the two in step.
 
-A client sends L{Publish}, L{Subscribe}, L{SubscribeMatch} and
-L{Unsubscribe}, each answered by the server.  The server sends L{Deliver},
+A client sends L{Publish}, L{Subscribe}, L{SubscribeMatch}, L{Unsubscribe}
+and L{Stats}, each answered by the server.  The server sends L{Deliver},
 which is never answered: its single argument carries a batch of events, each
 a MessagePack array, concatenated.  MessagePack is decoded in C by every
 mainstream implementation, which matters here: a subscriber's cost per event
@@ -17,6 +17,7 @@ C{payload.2}, C{payload.3} and so on, each but the last holding exactly
 65,535 bytes; see L{ChunkedBytes}.
 """
 
+import json
 from struct import pack
 from typing import Iterator, NamedTuple, Sequence
 
@@ -206,6 +207,36 @@ class Unsubscribe(_EventdCommand):
     commandName = b"unsubscribe"
     arguments = [(b"subjects", amp.ListOf(amp.Unicode()))]
     response: list[tuple[bytes, amp.Argument]] = []
+
+
+class JSONValue(ChunkedBytes):
+    """
+    A JSON value: UTF-8 JSON text (ASCII in fact, non-ASCII characters
+    escaped), chunked like any L{ChunkedBytes}, so it has no size limit.
+    """
+
+    def toString(self, inObject: object) -> bytes:
+        return json.dumps(inObject, separators=(",", ":")).encode("ascii")
+
+    def fromString(self, inString: bytes) -> object:
+        return json.loads(inString)
+
+
+class Stats(_EventdCommand):
+    """
+    The server's figures: totals since it started, and one record per
+    subscribing connection; see L{eventd.stats.ServerStats.as_dict}.
+
+    They travel as one JSON object rather than as AMP values: a client in
+    any language reads them with the JSON parser it already has, new figures
+    can be added without changing the schema, and the list of subscribers,
+    which grows with the connections, may pass the 65,535 bytes of one AMP
+    value.
+    """
+
+    commandName = b"stats"
+    arguments: list[tuple[bytes, amp.Argument]] = []
+    response = [(b"stats", JSONValue())]
 
 
 class Deliver(amp.Command):

@@ -17,6 +17,7 @@ keeping one client from hurting the others:
 """
 
 import socket
+from functools import partial
 from typing import Sequence
 
 from twisted.internet.defer import Deferred, succeed
@@ -32,6 +33,7 @@ from eventd.commands import deliver_box
 from eventd.config import ServerConfig
 from eventd.interfaces import IClientConnection
 from eventd.session import ClientSession
+from eventd.stats import server_stats
 
 BOX_OVERHEAD_BYTES = 128 * 1024
 """What a box may hold besides its message: subjects, codec, keys."""
@@ -66,7 +68,12 @@ class EventServerProtocol(amp.AMP):
     def makeConnection(self, transport) -> None:
         self.peer = peer_name(transport.getPeer())
         self.session = ClientSession(
-            self._broker, self._config, self._clock, self, self.peer
+            self._broker,
+            self._config,
+            self._clock,
+            self,
+            self.peer,
+            stats=partial(server_stats, self.factory),
         )
         self.locator = self.session
         self._bound_send_buffer(transport)
@@ -178,6 +185,9 @@ class EventServerFactory(ServerFactory):
     broker, and keeps track of them.
 
     @ivar connections: the connected protocols.
+    @ivar started_at: when it was made: the zero of the server's uptime.
+    @ivar closed_delivered: events delivered to connections since closed.
+    @ivar closed_dropped: events dropped for connections since closed.
     """
 
     noisy = False
@@ -189,13 +199,19 @@ class EventServerFactory(ServerFactory):
         self.config = config
         self.clock = clock
         self.connections: set[EventServerProtocol] = set()
+        self.started_at = clock.seconds()
+        self.closed_delivered = 0
+        self.closed_dropped = 0
         self._idle: list[Deferred] = []
 
     def forget(self, protocol: EventServerProtocol) -> None:
         """
-        A connection is gone.
+        A connection is gone: its queue's counts go into the totals, so the
+        server's figures (L{eventd.stats}) still count what it received.
         """
         self.connections.discard(protocol)
+        self.closed_delivered += protocol.session.queue.delivered
+        self.closed_dropped += protocol.session.queue.dropped
         if not self.connections:
             idle, self._idle = self._idle, []
             for waiter in idle:

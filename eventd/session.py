@@ -7,6 +7,8 @@ the policy (who gets what, what a full queue does) lives in the broker and
 the queue, the byte handling in L{eventd.protocol}.
 """
 
+from typing import Callable
+
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IReactorTime
 from twisted.protocols import amp
@@ -14,6 +16,7 @@ from twisted.protocols import amp
 from eventd.broker import SubscriptionManager
 from eventd.commands import (
     Publish,
+    Stats,
     Subscribe,
     SubscribeMatch,
     Unsubscribe,
@@ -24,6 +27,7 @@ from eventd.errors import BadArguments, BadSubject, MessageTooLarge
 from eventd.interfaces import IClientConnection
 from eventd.matching import check_subject
 from eventd.queues import DeliveryQueue
+from eventd.stats import ServerStats
 
 MAX_CODEC_NAME = 64
 """The longest codec name, in characters."""
@@ -82,11 +86,18 @@ class ClientSession(amp.CommandLocator):
         clock: IReactorTime,
         connection: IClientConnection,
         peer: str,
+        *,
+        stats: Callable[[], ServerStats],
     ) -> None:
+        """
+        @param stats: takes a snapshot of the whole server's figures, for
+            the Stats command: they are the server's, not this session's.
+        """
         self._broker = broker
         self._config = config
         self._clock = clock
         self._connection = connection
+        self._stats = stats
         self.queue = DeliveryQueue(
             connection, clock, config.queue_size, config.when_full, peer
         )
@@ -164,3 +175,7 @@ class ClientSession(amp.CommandLocator):
     def unsubscribe(self, subjects: list[str]):
         self._broker.unsubscribe(self.queue, subjects)
         return {}
+
+    @Stats.responder
+    def stats(self):
+        return {"stats": self._stats().as_dict()}

@@ -25,6 +25,7 @@ from eventd.broker import SubscriptionManager
 from eventd.codecs import Codec, codec_named
 from eventd.commands import (
     Publish,
+    Stats,
     Subscribe,
     SubscribeMatch,
     Unsubscribe,
@@ -152,6 +153,15 @@ class EventClient:
         for handler in self._handlers.subscribers:
             self._handlers.unsubscribe(handler, names)
         return self._call_in_batches(Unsubscribe, "subjects", names)
+
+    def stats(self) -> "Deferred[dict[str, Any]]":
+        """
+        The server's figures: a dict with the keys C{uptime},
+        C{connections}, C{subscriptions}, C{patterns}, C{published},
+        C{delivered}, C{dropped} and C{subscribers} (a list of dicts, one
+        per subscribing connection); docs/protocol.md says what each means.
+        """
+        return self._call(Stats).addCallback(lambda response: response["stats"])
 
     def when_disconnected(self) -> Deferred:
         """
