@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+import eventd
 from eventd import unitfiles
 from eventd.unitfiles import (
     UNIT_NAMES,
@@ -478,3 +479,7 @@ class PackagingTests(TestCase):
             names = set(archive.namelist())
         for name in UNIT_NAMES:
             self.assertIn(f"eventd/units/{name}", names)
+        self.assertIn("twisted/plugins/eventd_plugin.py", names)
+        self.assertFalse({"twisted/__init__.py", "twisted/plugins/__init__.py"} & names)
+        for page in ("man1/eventd.1", "man8/eventd.8"):
+            self.assertIn(f"eventd-{eventd.__version__}.data/data/share/man/{page}", names)
