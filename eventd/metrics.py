@@ -17,14 +17,13 @@ behind; C{eventd stats} tells who.
 """
 
 from functools import partial
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.twisted import MetricsResource
-from twisted.application.service import Service
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IListeningPort,
     IReactorFromThreads,
@@ -32,10 +31,10 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.threads import blockingCallFromThread
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from eventd.listening import ListeningService
 from eventd.protocol import EventServerFactory
 from eventd.stats import ServerStats, server_stats
 
@@ -117,7 +116,7 @@ class MetricsSite(Site):
         pass
 
 
-class MetricsService(Service):
+class MetricsService(ListeningService):
     """
     Serves the metrics of one event server over HTTP at C{/metrics}.
 
@@ -126,6 +125,7 @@ class MetricsService(Service):
     """
 
     name = "metrics"
+    purpose = "serve metrics"
     log = Logger()
 
     def __init__(
@@ -146,45 +146,15 @@ class MetricsService(Service):
         registry.register(StatsCollector(snapshot))
         root = Resource()
         root.putChild(b"metrics", MetricsResource(registry))
-        self._site = MetricsSite(root)
-        self._endpoint = endpoint
-        self._listening: Optional[Deferred] = None
-        self._failure: Optional[Failure] = None
+        super().__init__([endpoint], MetricsSite(root))
 
-    def privilegedStartService(self) -> None:
-        """
-        Listen before twistd drops privileges.  A port that cannot be bound
-        at once raises here, so twistd stops with the reason instead of
-        running a server whose metrics nobody can scrape.
-        """
-        super().privilegedStartService()
-        self._listening = self._endpoint.listen(self._site).addCallbacks(
-            self._announce, self._not_listening
-        )
-        if self._failure is not None:
-            self._failure.raiseException()
-
-    def startService(self) -> None:
-        super().startService()
-        if self._listening is None:
-            self.privilegedStartService()
+    def listened(self, ports: list[IListeningPort]) -> None:
+        for port in ports:
+            self.log.info("metrics at {url}", url=_metrics_url(port.getHost()))
 
     def stopService(self) -> Deferred:
         super().stopService()
-        listening, self._listening = self._listening, None
-        if listening is None:
-            return succeed(None)
-        return listening.addCallback(lambda port: port and port.stopListening())
-
-    def _announce(self, port: IListeningPort) -> IListeningPort:
-        self.log.info("metrics at {url}", url=_metrics_url(port.getHost()))
-        return port
-
-    def _not_listening(self, failure: Failure) -> None:
-        self._failure = failure
-        self.log.error(
-            "cannot serve metrics: {reason}", reason=failure.getErrorMessage()
-        )
+        return self.stopListening()
 
 
 def _metrics_url(address: object) -> str:

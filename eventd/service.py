@@ -4,7 +4,6 @@ The event server as a Twisted service: listen, announce, stop.
 
 from typing import Any, Optional, Sequence, Union
 
-from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, gatherResults
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -12,12 +11,12 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from eventd.addresses import client_endpoint_for
 from eventd.broker import SubscriptionManager
 from eventd.codecs import JSON, Codec
 from eventd.config import ServerConfig
+from eventd.listening import ListeningService
 from eventd.protocol import EventServerFactory
 from eventd.session import fan_out
 
@@ -29,7 +28,7 @@ once the server stops, even if draining took all of --shutdown-timeout.
 """
 
 
-class EventService(Service):
+class EventService(ListeningService):
     """
     The event server: one broker, listening on one or more endpoints.
 
@@ -53,33 +52,10 @@ class EventService(Service):
     ) -> None:
         self.broker = SubscriptionManager()
         self.factory = EventServerFactory(self.broker, config, reactor)
+        super().__init__(endpoints, self.factory)
         self._reactor = reactor
         self.uris: list[str] = []
         self.started_at: Optional[float] = None
-        self._endpoints = list(endpoints)
-        self._ports: list[IListeningPort] = []
-        self._listening: Optional[Deferred] = None
-        self._failure: Optional[Failure] = None
-
-    def privilegedStartService(self) -> None:
-        """
-        Listen on every endpoint, before twistd drops privileges (so a port
-        below 1024 can be bound).  A port that cannot be bound at once (it is
-        taken, say) raises here, so twistd stops with the reason instead of
-        running a server that listens nowhere.
-        """
-        super().privilegedStartService()
-        self._listening = gatherResults(
-            [endpoint.listen(self.factory) for endpoint in self._endpoints],
-            consumeErrors=True,
-        ).addCallbacks(self._started, self._not_started)
-        if self._failure is not None:
-            self._failure.raiseException()
-
-    def startService(self) -> None:
-        super().startService()
-        if self._listening is None:
-            self.privilegedStartService()
 
     def whenListening(self) -> Deferred:
         """
@@ -87,17 +63,7 @@ class EventService(Service):
         the banner is out, or fails with the reason an endpoint could not
         listen.
         """
-        told: Deferred = Deferred()
-
-        def tell(result: object) -> object:
-            if self._failure is None:
-                told.callback(self.uris)
-            else:
-                told.errback(self._failure)
-            return result
-
-        self._listening.addBoth(tell)
-        return told
+        return super().whenListening().addCallback(lambda _: self.uris)
 
     def publish(
         self, subjects: Union[str, Sequence[str]], msg: Any, codec: Codec = JSON
@@ -124,10 +90,7 @@ class EventService(Service):
         log what is left undelivered, then close every connection.
         """
         super().stopService()
-        ports, self._ports = self._ports, []
-        self._listening = None
-        stopped = gatherResults([port.stopListening() for port in ports])
-        return stopped.addCallback(
+        return self.stopListening().addCallback(
             lambda _: Deferred.fromCoroutine(self._drain_and_close())
         )
 
@@ -155,9 +118,8 @@ class EventService(Service):
         remaining = max(deadline - self._reactor.seconds(), CLOSE_SECONDS)
         await self.factory.disconnect_all(remaining)
 
-    def _started(self, ports: list[IListeningPort]) -> Deferred:
+    def listened(self, ports: list[IListeningPort]) -> Deferred:
         self.started_at = self._reactor.seconds()
-        self._ports = ports
         self.uris = [client_endpoint_for(port.getHost()) for port in ports]
         # Under twistd the ports are bound before the reactor runs and has
         # installed its signal handlers: announce once it has, so whoever
@@ -171,9 +133,3 @@ class EventService(Service):
             self.log.info("URI= {uri}", uri=uri)
         self.log.info("Event Server started.")
         announced.callback(None)
-
-    def _not_started(self, failure: Failure) -> None:
-        self._failure = failure.value.subFailure
-        self.log.error(
-            "cannot listen: {reason}", reason=self._failure.getErrorMessage()
-        )

@@ -13,7 +13,7 @@ import signal
 from typing import Iterator
 
 from twisted.application.service import Service
-from twisted.internet.interfaces import IReactorCore, IReactorThreads
+from twisted.internet.interfaces import IReactorCore
 from twisted.logger import Logger, globalLogPublisher
 from twisted.python.logfile import LogFile
 

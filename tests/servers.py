@@ -19,7 +19,6 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, TimeoutError, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint, clientFromString
 from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase

@@ -17,7 +17,6 @@ from eventd.commands import (
     Subscribe,
     SubscribeMatch,
     Unsubscribe,
-    decode_events,
 )
 from eventd.config import ServerConfig
 from eventd.protocol import BOX_OVERHEAD_BYTES, EventServerFactory
