@@ -9,8 +9,6 @@ L{ISubscriber} exactly once, however many of its subscriptions match.
 
 from typing import Iterable, Optional
 
-from twisted.internet.defer import Deferred, gatherResults
-
 from eventd.errors import TooManySubscriptions
 from eventd.interfaces import ISubscriber
 from eventd.matching import PatternIndex, check_subject, compile_pattern, fold_subject
@@ -145,25 +143,23 @@ class SubscriptionManager:
             self._targets[subject] = targets
         return targets
 
-    def publish(self, subject: str, item: bytes) -> Optional[Deferred[object]]:
+    def publish(self, subject: str, item: bytes) -> Optional[list[ISubscriber]]:
         """
         Offer one encoded event to every subscriber of C{subject}.
 
-        @return: L{None} if every subscriber took it at once, else a
-            L{Deferred} that fires when every blocked subscriber has room.
+        @return: L{None} if every subscriber took it within its bound, else
+            the subscribers now over it (block mode), whose room the
+            publisher should wait for.
         """
         self.published += 1
-        waits = None
+        full = None
         for subscriber in self.subscribers_for(subject):
-            wait = subscriber.offer(item)
-            if wait is not None:
-                if waits is None:
-                    waits = [wait]
+            if subscriber.offer(item):
+                if full is None:
+                    full = [subscriber]
                 else:
-                    waits.append(wait)
-        if waits is None:
-            return None
-        return waits[0] if len(waits) == 1 else gatherResults(waits)
+                    full.append(subscriber)
+        return full
 
     # Introspection, for statistics and tests.
 

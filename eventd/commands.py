@@ -239,6 +239,43 @@ class Stats(_EventdCommand):
     response = [(b"stats", JSONValue())]
 
 
+def encode_emitted(subjects: Sequence[str], codec: str, payload: bytes) -> bytes:
+    """
+    One publish's record in an L{Emit} batch: the MessagePack array
+    C{[subjects, codec, payload]}.
+    """
+    return msgpack.packb((subjects, codec, payload))
+
+
+class EmittedBatch(ChunkedBytes):
+    """
+    The publishes of an L{Emit} command: (subjects, codec, payload) triples
+    in Python, their concatenated MessagePack records on the wire.
+    """
+
+    def toString(self, inObject: Sequence[tuple[Sequence[str], str, bytes]]) -> bytes:
+        return b"".join(encode_emitted(*publish) for publish in inObject)
+
+    def fromString(self, inString: bytes) -> msgpack.Unpacker:
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(inString)
+        return unpacker
+
+
+class Emit(amp.Command):
+    """
+    Client to server: many publishes in one box, never answered.  The fast
+    way to publish: no answer to wait for, one box for all the publishes a
+    client made in one turn of its event loop.  Flow control is TCP's: the
+    server stops reading a client whose publishes wait for room (block
+    mode).  A publish the server refuses is logged and skipped.
+    """
+
+    commandName = b"emit"
+    arguments = [(b"publishes", EmittedBatch())]
+    requiresAnswer = False
+
+
 class Deliver(amp.Command):
     """
     Server to subscriber: a batch of events, oldest first.  Never answered.
@@ -253,19 +290,31 @@ def _key_value(key: bytes, value: bytes) -> bytes:
     return pack("!H", len(key)) + key + pack("!H", len(value)) + value
 
 
-_DELIVER_HEAD = _key_value(amp.COMMAND, Deliver.commandName)
+def _one_way_box(command: type[amp.Command], key: bytes, records: Sequence[bytes]) -> bytes:
+    """
+    A serialized one-way box of C{command} whose one L{ChunkedBytes}
+    argument, C{key}, is the concatenation of pre-encoded C{records}: built
+    by joining the records rather than encoding them again.  It holds the
+    same keys and values as the command itself would send (the key order
+    may differ, which AMP ignores).
+    """
+    parts = [_key_value(amp.COMMAND, command.commandName)]
+    parts.extend(_key_value(*item) for item in chunked(key, b"".join(records)))
+    parts.append(b"\x00\x00")
+    return b"".join(parts)
 
 
 def deliver_box(records: Sequence[bytes]) -> bytes:
     """
-    A serialized L{Deliver} box carrying these records (from
-    L{encode_event}), built by joining the pre-encoded records rather than
-    encoding the events again.  It holds the same keys and values as
-    L{Deliver} with an L{EventBatch} would send (the key order may differ,
-    which AMP ignores).
+    The serialized L{Deliver} box carrying these records (from
+    L{encode_event}).
     """
-    parts = [_DELIVER_HEAD]
-    parts.extend(_key_value(*item) for item in chunked(b"events", b"".join(records)))
-    parts.append(b"\x00\x00")
-    return b"".join(parts)
+    return _one_way_box(Deliver, b"events", records)
 
+
+def emit_box(records: Sequence[bytes]) -> bytes:
+    """
+    The serialized L{Emit} box carrying these records (from
+    L{encode_emitted}).
+    """
+    return _one_way_box(Emit, b"publishes", records)

@@ -6,7 +6,7 @@ a subscriber's queue hands batches to an L{IDeliverySink} without knowing
 what a socket is.  Tests provide both with plain in-memory objects.
 """
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
@@ -20,13 +20,17 @@ class ISubscriber(Interface):
 
     peer = Attribute("A short text naming the subscriber in logs, e.g. its address.")
 
-    def offer(item: bytes) -> Optional[Deferred[None]]:
+    def offer(item: bytes) -> bool:
         """
-        Take one encoded event for delivery.
+        Take one encoded event.
 
-        @return: L{None} if the event was accepted or dropped at once, or a
-            L{Deferred} that fires when the subscriber has room again (the
-            publisher is then expected to wait for it).
+        @return: True if the subscriber took it but is now over its bound
+            (block mode): the publisher should wait for L{when_room}.
+        """
+
+    def when_room() -> Deferred[None]:
+        """
+        A Deferred that fires once the subscriber has room again.
         """
 
 

@@ -8,10 +8,9 @@ and holds events while the peer is slow.  When it holds C{size} events the
 policy decides, as Pyro 3's PYRO_ES_BLOCKQUEUE did:
 
   - L{WhenFull.BLOCK}: the event is still queued, and L{DeliveryQueue.offer}
-    returns a Deferred that fires once the queue is below C{size} again; the
-    publisher waits for it (and the server stops reading from that
-    publisher), so nothing is lost and memory stays bounded by the number of
-    publishers.
+    says so; the publisher then waits for L{DeliveryQueue.when_room} (and
+    the server stops reading from that publisher), so nothing is lost and
+    memory stays bounded by the number of publishers.
   - L{WhenFull.DROP}: the event is dropped for this subscriber only, and
     counted.
 
@@ -92,7 +91,7 @@ class DeliveryQueue:
     @property
     def waiting_publishes(self) -> int:
         """
-        How many publishes are waiting for room in this queue.
+        How many publishers are waiting for room in this queue.
         """
         return len(self._waiters)
 
@@ -107,25 +106,42 @@ class DeliveryQueue:
         self._empty_waiters.append(empty)
         return empty
 
-    def offer(self, item: bytes) -> Optional[Deferred[None]]:
+    def offer(self, item: bytes) -> bool:
+        """
+        Take one encoded event.
+
+        @return: True if, in block mode, the event went past the queue's
+            size: its publisher should wait for L{when_room} before it
+            publishes more.  (Asking once per publisher, not once per
+            event, keeps a loaded block-mode server from building a Deferred
+            for every event.)
+        """
         if self._stopped:
-            return None
+            return False
         items = self._items
-        if len(items) >= self.size:
+        full = len(items) >= self.size
+        if full:
             if self.when_full is WhenFull.DROP:
                 self.dropped += 1
                 self._report_full()
-                return None
-            waiter: Deferred[None] = Deferred()
-            self._waiters.append(waiter)
+                return False
             self._report_full()
-        else:
-            waiter = None
         items.append(item)
         if len(items) > self.high_water:
             self.high_water = len(items)
         if self._flush_call is None and not self._paused:
             self._flush_call = self._clock.callLater(0, self._flush)
+        return full
+
+    def when_room(self) -> Deferred[None]:
+        """
+        A Deferred that fires once the queue is below its size again (or the
+        subscriber is gone): a block-mode publisher waits for it.
+        """
+        if len(self._items) < self.size or self._stopped:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._waiters.append(waiter)
         return waiter
 
     # IPushProducer: the subscriber's transport calls these.
@@ -171,9 +187,10 @@ class DeliveryQueue:
             self.delivered += len(batch)
         # Releasing a waiter may make its publisher publish again, into this
         # very queue: do it last, when this queue's own state is settled.
-        waiters = self._waiters
-        while waiters and len(items) < self.size:
-            waiters.popleft().callback(None)
+        if len(items) < self.size:
+            waiters, self._waiters = self._waiters, deque()
+            for waiter in waiters:
+                waiter.callback(None)
         if not self._items:
             self._tell_empty()
 

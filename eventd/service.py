@@ -78,10 +78,12 @@ class EventService(ListeningService):
         """
         subjects = [subjects] if isinstance(subjects, str) else list(subjects)
         now = self._reactor.seconds()
-        waits = fan_out(
+        full = fan_out(
             self.broker, self.factory.config, now, subjects, codec.name, codec.encode(msg)
         )
-        return gatherResults(waits).addCallback(lambda _: now)
+        return gatherResults([queue.when_room() for queue in full]).addCallback(
+            lambda _: now
+        )
 
     def stopService(self) -> Deferred:
         """

@@ -7,14 +7,16 @@ the policy (who gets what, what a full queue does) lives in the broker and
 the queue, the byte handling in L{eventd.protocol}.
 """
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 from twisted.protocols import amp
 
 from eventd.broker import SubscriptionManager
 from eventd.commands import (
+    Emit,
     Publish,
     Stats,
     Subscribe,
@@ -23,14 +25,17 @@ from eventd.commands import (
     encode_event,
 )
 from eventd.config import ServerConfig
-from eventd.errors import BadArguments, BadSubject, MessageTooLarge
-from eventd.interfaces import IClientConnection
+from eventd.errors import BadArguments, BadSubject, EventdError, MessageTooLarge
+from eventd.interfaces import IClientConnection, ISubscriber
 from eventd.matching import check_subject
 from eventd.queues import DeliveryQueue
 from eventd.stats import ServerStats
 
 MAX_CODEC_NAME = 64
 """The longest codec name, in characters."""
+
+REFUSAL_REPORT_SECONDS = 10.0
+"""The least time between two warnings about one client's refused emits."""
 
 
 def fan_out(
@@ -40,14 +45,14 @@ def fan_out(
     subjects: list[str],
     codec: str,
     payload: bytes,
-) -> list[Deferred]:
+) -> set[ISubscriber]:
     """
     Publish a payload on each subject, all with the time C{now}, after
     checking the publish as a whole: either every subject gets its event or
     none does.
 
-    @return: a Deferred per subject whose subscribers did not all take the
-        event at once (block mode); empty when all did.
+    @return: the subscribers now over their bound (block mode), whose room
+        the publisher should wait for; empty when there are none.
     @raise MessageTooLarge: if the payload is over the limit.
     @raise BadSubject: if there is no subject, or one is unusable.
     @raise BadArguments: if the codec name is too long.
@@ -63,12 +68,12 @@ def fan_out(
         check_subject(subject)
     if len(codec) > MAX_CODEC_NAME:
         raise BadArguments(f"codec name longer than {MAX_CODEC_NAME} characters")
-    waits = []
+    full: set[ISubscriber] = set()
     for subject in subjects:
-        wait = broker.publish(subject, encode_event(subject, now, codec, payload))
-        if wait is not None:
-            waits.append(wait)
-    return waits
+        over = broker.publish(subject, encode_event(subject, now, codec, payload))
+        if over is not None:
+            full.update(over)
+    return full
 
 
 class ClientSession(amp.CommandLocator):
@@ -78,6 +83,8 @@ class ClientSession(amp.CommandLocator):
     @ivar queue: the connection's delivery queue, which is also its
         subscriber identity in the broker.
     """
+
+    log = Logger()
 
     def __init__(
         self,
@@ -101,6 +108,8 @@ class ClientSession(amp.CommandLocator):
         self.queue = DeliveryQueue(
             connection, clock, config.queue_size, config.when_full, peer
         )
+        self.refused = 0
+        self._refusal_reported_at = float("-inf")
 
     def close(self) -> None:
         """
@@ -138,17 +147,48 @@ class ClientSession(amp.CommandLocator):
     @Publish.responder
     def publish(self, subjects: list[str], codec: str, payload: bytes):
         now = self._clock.seconds()
-        waits = fan_out(self._broker, self._config, now, subjects, codec, payload)
+        full = fan_out(self._broker, self._config, now, subjects, codec, payload)
         answer = {"time": now}
-        if not waits:
+        if not full:
             return answer
-        return self._wait_for_room(waits, answer)
+        return self._wait_for_room(full, answer)
 
-    def _wait_for_room(self, waits: list[Deferred], answer: dict) -> Deferred:
+    @Emit.responder
+    def emit(self, publishes: Iterable) -> dict:
         """
-        Block mode: answer only when every full queue has room, and read no
-        further commands from this publisher meanwhile, so what it sends
-        next stays in its socket, not in our memory.
+        A batch of one-way publishes, all with one server time.  Nobody
+        waits for an answer, so a refused publish is logged (at most once
+        per L{REFUSAL_REPORT_SECONDS}) and the rest go on.
+        """
+        now = self._clock.seconds()
+        full: set[ISubscriber] = set()
+        for record in publishes:
+            try:
+                subjects, codec, payload = record[:3]
+                full |= fan_out(self._broker, self._config, now, subjects, codec, payload)
+            except (EventdError, TypeError, ValueError) as refusal:
+                self._refused(refusal)
+        if full:
+            self._wait_for_room(full, {})
+        return {}
+
+    def _refused(self, refusal: Exception) -> None:
+        self.refused += 1
+        now = self._clock.seconds()
+        if now - self._refusal_reported_at >= REFUSAL_REPORT_SECONDS:
+            self._refusal_reported_at = now
+            self.log.warn(
+                "refused an emitted publish from {peer} ({refused} in all): {reason}",
+                peer=self.queue.peer,
+                refused=self.refused,
+                reason=refusal,
+            )
+
+    def _wait_for_room(self, full: set[ISubscriber], answer: dict) -> Deferred:
+        """
+        Block mode: answer only when every queue this publish went past has
+        room, and read no further commands from this publisher meanwhile, so
+        what it sends next stays in its socket, not in our memory.
         """
         self._connection.hold_reading()
 
@@ -158,8 +198,7 @@ class ClientSession(amp.CommandLocator):
             self._clock.callLater(0, self._connection.release_reading)
             return answer
 
-        wait = waits[0] if len(waits) == 1 else gatherResults(waits)
-        return wait.addCallback(room)
+        return gatherResults([queue.when_room() for queue in full]).addCallback(room)
 
     @Subscribe.responder
     def subscribe(self, subjects: list[str]):

@@ -2,9 +2,8 @@
 Tests for L{eventd.queues.DeliveryQueue}, with a fake clock and sink.
 """
 
-from typing import Optional, Sequence
+from typing import Sequence
 
-from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
@@ -54,9 +53,7 @@ class QueueTestCase(SynchronousTestCase):
     ) -> DeliveryQueue:
         return DeliveryQueue(self.sink, self.clock, size, when_full, peer="peer-7")
 
-    def offer_all(
-        self, queue: DeliveryQueue, items: Sequence[bytes]
-    ) -> list[Optional[Deferred[None]]]:
+    def offer_all(self, queue: DeliveryQueue, items: Sequence[bytes]) -> list[bool]:
         return [queue.offer(item) for item in items]
 
     def full_queue(self, when_full: WhenFull, paused: bool = False) -> DeliveryQueue:
@@ -130,32 +127,41 @@ class DeliveryQueueTests(QueueTestCase):
         queue.resumeProducing()
         self.assertEqual((self.sink.written, len(queue)), ([b"a", b"b"], 0))
 
-    def test_block_mode_queues_the_event_and_returns_an_unfired_deferred(
+    def test_block_mode_queues_the_event_and_says_it_is_past_the_bound(
         self,
     ) -> None:
         queue = self.full_queue(WhenFull.BLOCK)
-        waiter = queue.offer(b"e3")
-        self.assertNoResult(waiter)
+        self.assertTrue(queue.offer(b"e3"))
+        self.assertNoResult(queue.when_room())
         self.assertEqual((len(queue), queue.waiting_publishes), (3, 1))
 
-    def test_block_mode_deferred_fires_once_the_queue_drains(self) -> None:
+    def test_offers_within_the_bound_say_so(self) -> None:
+        queue = self.make_queue(size=2)
+        self.assertEqual(self.offer_all(queue, [b"a"]), [False])
+        self.successResultOf(queue.when_room())
+        self.assertEqual(self.offer_all(queue, [b"b"]), [False])
+        self.assertNoResult(queue.when_room())
+
+    def test_block_mode_room_comes_once_the_queue_drains(self) -> None:
         queue = self.full_queue(WhenFull.BLOCK)
-        waiter = queue.offer(b"e3")
+        self.assertTrue(queue.offer(b"e3"))
+        waiter = queue.when_room()
         self.clock.advance(0)
         self.assertIsNone(self.successResultOf(waiter))
         self.assertEqual(self.sink.written, [b"e1", b"e2", b"e3"])
 
-    def test_block_mode_deferred_waits_while_paused(self) -> None:
+    def test_block_mode_room_waits_while_paused(self) -> None:
         queue = self.full_queue(WhenFull.BLOCK, paused=True)
-        waiter = queue.offer(b"e3")
+        queue.offer(b"e3")
+        waiter = queue.when_room()
         self.clock.advance(0)
         self.assertNoResult(waiter)
         queue.resumeProducing()
         self.successResultOf(waiter)
 
-    def test_drop_mode_returns_none_and_never_writes_the_event(self) -> None:
+    def test_drop_mode_never_asks_to_wait_and_never_writes_the_event(self) -> None:
         queue = self.full_queue(WhenFull.DROP)
-        self.assertIsNone(queue.offer(b"e3"))
+        self.assertFalse(queue.offer(b"e3"))
         self.clock.advance(0)
         self.assertEqual(self.sink.written, [b"e1", b"e2"])
 
@@ -207,7 +213,8 @@ class DeliveryQueueTests(QueueTestCase):
 
     def test_stop_producing_releases_every_waiting_publisher(self) -> None:
         queue = self.full_queue(WhenFull.BLOCK, paused=True)
-        waiters = self.offer_all(queue, [b"e3", b"e4"])
+        self.offer_all(queue, [b"e3", b"e4"])
+        waiters = [queue.when_room(), queue.when_room()]
         queue.stopProducing()
         for waiter in waiters:
             self.successResultOf(waiter)
@@ -216,7 +223,7 @@ class DeliveryQueueTests(QueueTestCase):
     def test_offers_after_stop_producing_are_ignored(self) -> None:
         queue = self.make_queue()
         queue.stopProducing()
-        self.assertIsNone(queue.offer(b"a"))
+        self.assertFalse(queue.offer(b"a"))
         self.clock.advance(0)
         self.assertEqual((len(queue), self.sink.batches), (0, []))
 
@@ -226,12 +233,13 @@ class DeliveryQueueTests(QueueTestCase):
         released publisher does; the event follows those already written.
         """
         queue = self.make_queue(size=1)
-        first, second = self.offer_all(queue, [b"a", b"b", b"c"])[1:]
+        self.offer_all(queue, [b"a", b"b", b"c"])
+        first, second = queue.when_room(), queue.when_room()
         first.addCallback(lambda _: queue.offer(b"d"))
         self.clock.advance(0)
         self.clock.advance(0)
         self.assertEqual(self.sink.written, [b"a", b"b", b"c", b"d"])
-        self.assertIsNone(self.successResultOf(first))
+        self.assertFalse(self.successResultOf(first))
         self.successResultOf(second)
 
 

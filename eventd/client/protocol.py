@@ -18,15 +18,52 @@ from collections import deque
 from typing import Callable, Optional
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
 from twisted.protocols import amp
+from zope.interface import implementer
 
-from eventd.commands import Deliver, WireEvent
+from eventd.commands import Deliver, WireEvent, emit_box
 
 INBOX_HIGH = 256
 """Events waiting for the application before the client stops reading."""
 
 INBOX_LOW = INBOX_HIGH // 2
 """Events waiting for the application below which it reads again."""
+
+
+@implementer(IPushProducer)
+class _SendWindow:
+    """
+    Whether the server takes what we send: the streaming producer registered
+    on our transport, which pauses it when its write buffer is full.
+    """
+
+    def __init__(self) -> None:
+        self.paused = False
+        self._waiting: list[Deferred] = []
+
+    def when_open(self) -> Optional[Deferred]:
+        """
+        None if sending may go on now, else a Deferred that fires once it may
+        (or once the connection is gone).
+        """
+        if not self.paused:
+            return None
+        waiter: Deferred = Deferred()
+        self._waiting.append(waiter)
+        return waiter
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            waiter.callback(None)
+
+    def stopProducing(self) -> None:
+        self.resumeProducing()
 
 
 class ClientProtocol(amp.AMP):
@@ -51,6 +88,17 @@ class ClientProtocol(amp.AMP):
         self._waiting = False
         self._calls = 0
         self._reading_paused = False
+        self.sending = _SendWindow()
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.transport.registerProducer(self.sending, True)
+
+    def send_emitted(self, records: list[bytes]) -> None:
+        """
+        Send pre-encoded one-way publishes (see L{Emit}) in one box.
+        """
+        self.transport.write(emit_box(records))
 
     def call(self, command: type[amp.Command], **arguments) -> Deferred:
         """

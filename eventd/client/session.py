@@ -30,6 +30,7 @@ from eventd.commands import (
     SubscribeMatch,
     Unsubscribe,
     WireEvent,
+    encode_emitted,
     name_batches,
 )
 from eventd.client.protocol import ClientProtocol
@@ -42,6 +43,13 @@ and later events of the connection then wait until it fires.
 """
 
 Names = Union[str, Iterable[str]]
+
+EMIT_FLUSH_BYTES = 64 * 1024
+"""Emitted publishes pending past this many bytes go out at once."""
+
+EMIT_PENDING_BYTES = 1024 * 1024
+"""Emitted publishes that may wait for a connection before emit() asks the
+caller to wait too."""
 
 
 def _names(names: Names) -> list[str]:
@@ -75,6 +83,9 @@ class EventClient:
         self._protocol: Optional[ClientProtocol] = None
         self._waiting: list[Deferred] = []
         self._disconnect_waiters: list[Deferred] = []
+        self._emitted: list[bytes] = []
+        self._emitted_bytes = 0
+        self._emit_flush = None
         self._closed = False
         self._service = ClientService(
             endpoint,
@@ -122,6 +133,46 @@ class EventClient:
             Publish, subjects=_names(subjects), codec=self.codec.name, payload=payload
         )
         return answer.addCallback(lambda response: response["time"])
+
+    def emit(self, subjects: Names, msg: Any) -> Optional[Deferred]:
+        """
+        Publish C{msg} on each subject without waiting for the server: the
+        fast way to publish many events.  Publishes made in one turn of the
+        reactor go out together, in one box, at the end of it; the server
+        answers nothing, and logs (rather than reports) one it refuses.
+        A publish emitted while the connection is lost may be lost with it.
+
+        @return: None when the caller may go on emitting, or a Deferred that
+            fires once it should: the server is not taking what was sent (its
+            queues are full, in block mode), or there is no connection and
+            L{EMIT_PENDING_BYTES} wait already.  A loop that waits for it
+            has a bounded window, like a NATS client's pending buffer.
+        @raise TypeError: at once, if the codec cannot encode C{msg}.
+        """
+        record = encode_emitted(_names(subjects), self.codec.name, self.codec.encode(msg))
+        self._emitted.append(record)
+        self._emitted_bytes += len(record)
+        protocol = self._protocol
+        if protocol is None:
+            if self._emitted_bytes < EMIT_PENDING_BYTES:
+                return None
+            connected: Deferred = Deferred()
+            self._waiting.append(connected)
+            return connected.addCallback(lambda _: None)
+        if self._emitted_bytes >= EMIT_FLUSH_BYTES:
+            self._flush_emitted()
+        elif self._emit_flush is None:
+            self._emit_flush = self._clock.callLater(0, self._flush_emitted)
+        return protocol.sending.when_open()
+
+    def _flush_emitted(self) -> None:
+        if self._emit_flush is not None and self._emit_flush.active():
+            self._emit_flush.cancel()
+        self._emit_flush = None
+        if self._protocol is not None and self._emitted:
+            self._protocol.send_emitted(self._emitted)
+            self._emitted = []
+            self._emitted_bytes = 0
 
     def subscribe(self, subjects: Names, handler: Handler) -> Deferred:
         """
@@ -175,9 +226,12 @@ class EventClient:
 
     def close(self) -> Deferred:
         """
-        Disconnect for good.  Calls still waiting for a connection fail.
+        Disconnect for good, once what was emitted is sent.  Calls still
+        waiting for a connection fail.
         """
         self._closed = True
+        self._flush_emitted()
+        self._emitted, self._emitted_bytes = [], 0
         waiting, self._waiting = self._waiting, []
         for call in waiting:
             call.errback(ConnectionClosed("the client was closed"))
@@ -221,6 +275,7 @@ class EventClient:
 
     def _connected(self, protocol: ClientProtocol) -> None:
         self._protocol = protocol
+        self._flush_emitted()
         waiting, self._waiting = self._waiting, []
         for call in waiting:
             call.callback(protocol)
