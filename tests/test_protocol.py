@@ -6,6 +6,7 @@ and out as bytes, with a controlled clock.
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs
 from twisted.protocols import amp
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -17,6 +18,8 @@ from eventd.commands import (
     Subscribe,
     SubscribeMatch,
     Unsubscribe,
+    emit_box,
+    encode_emitted,
 )
 from eventd.config import ServerConfig
 from eventd.protocol import BOX_OVERHEAD_BYTES, EventServerFactory
@@ -294,3 +297,57 @@ class BlockModeTests(ServerTestCase):
         self.assertEqual(self.publisher.transport.producerState, "paused")
         self.publisher.protocol.session.queue.resumeProducing()
         self.assertEqual(self.publisher.transport.producerState, "producing")
+
+
+class EmitTests(ServerTestCase):
+    config = ServerConfig(queue_size=2)
+
+    def emit(self, peer: Peer, *records: bytes) -> None:
+        peer.protocol.dataReceived(emit_box(list(records)))
+
+    def test_emitted_publishes_reach_subscribers_with_one_time(self):
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.send(Subscribe, subjects=["a", "b"])
+        subscriber.received()
+        self.emit(
+            publisher,
+            encode_emitted(["a"], "json", b"1"),
+            encode_emitted(["b", "a"], "json", b"2"),
+        )
+        self.assertEqual(publisher.received(), [])
+        self.clock.advance(0)
+        events = subscriber.events()
+        self.assertEqual(
+            [(e.subject, e.payload) for e in events], [("a", b"1"), ("b", b"2"), ("a", b"2")]
+        )
+        self.assertEqual(len({e.time for e in events}), 1)
+
+    def test_a_refused_emit_is_logged_and_the_rest_go_on(self):
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.send(Subscribe, subjects=["ok"])
+        subscriber.received()
+        with capturedLogs() as logged:
+            self.emit(
+                publisher,
+                encode_emitted([""], "json", b"1"),
+                b"\x93\x01\x02\x03",  # not (subjects, codec, payload)
+                encode_emitted(["ok"], "json", b"2"),
+            )
+        self.clock.advance(0)
+        self.assertEqual([e.payload for e in subscriber.events()], [b"2"])
+        [warning] = [e for e in logged if "refused an emitted publish" in e.get("log_format", "")]
+        self.assertEqual(warning["refused"], 1)
+        self.assertEqual(publisher.protocol.session.refused, 2)
+        self.assertFalse(publisher.transport.disconnecting)
+
+    def test_emitting_past_a_full_queue_holds_the_publisher(self):
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.send(Subscribe, subjects=["s"])
+        subscriber.received()
+        subscriber.protocol.session.queue.pauseProducing()
+        self.emit(publisher, *[encode_emitted(["s"], "json", b"%d" % n) for n in range(3)])
+        self.assertEqual(publisher.transport.producerState, "paused")
+        subscriber.protocol.session.queue.resumeProducing()
+        self.clock.advance(0)
+        self.assertEqual(publisher.transport.producerState, "producing")
+        self.assertEqual([e.payload for e in subscriber.events()], [b"0", b"1", b"2"])

@@ -259,10 +259,19 @@ class PublishPlan(object):
         self.count = config["count"]
         self.rate = config.get("rate") or 0
         self.deadline = config["deadline"]
+        self.cap = config.get("cap")
         self.window = config.get("window", 1000)
         self.pad = "x" * config.get("pad", 0)
         self._subjects = config.get("subjects_per_event")
         self._subject = config.get("subject")
+
+    def go(self):
+        """
+        Publishing starts now: the cap counts from here, not from the
+        process's start (a slow import must not eat into it).
+        """
+        if self.cap is not None:
+            self.deadline = min(self.deadline, time.time() + self.cap)
 
     def subject(self, seq):
         if self._subjects is not None:
@@ -325,3 +334,60 @@ class PublishTally(object):
             stopped=self.stopped,
             **extra
         )
+
+
+def run_blocking_publisher(plan, tally, publish_batch, batch=1):
+    """
+    The publisher's life for a blocking client library (redis-py, Pyro 3):
+    report ready, wait for C{go}, call C{publish_batch(seqs)} for C{batch}
+    events at a time on a worker thread, and report when done, at the
+    runner's C{stop}, or at the deadline, whichever comes first.  The main
+    thread does the waiting, so a publish call that blocks (a full queue in
+    a blocking server) cannot keep the process from reporting on time.
+    """
+    go = threading.Event()
+    over = threading.Event()
+
+    def command(line):
+        if line == "go":
+            go.set()
+        elif line == "stop":
+            tally.stopped = True
+            go.set()
+            over.set()
+
+    def work():
+        try:
+            start = time.time()
+            seq = 0
+            while seq < plan.count and not over.is_set():
+                if time.time() >= plan.deadline:
+                    tally.capped = True
+                    break
+                if plan.rate:
+                    delay = plan.due(start, seq) - time.time()
+                    if delay > 0:
+                        time.sleep(delay)  # pacing the workload, not waiting for anyone
+                count = min(batch, plan.count - seq)
+                publish_batch(range(seq, seq + count))
+                seq += count
+        except Exception as error:
+            tally.failed(repr(error))
+        finally:
+            over.set()
+
+    watch_commands(command)
+    emit("ready")
+    go.wait(max(0, plan.deadline - time.time()))
+    plan.go()
+    if not tally.stopped:
+        worker = threading.Thread(target=work, name="publisher")
+        worker.daemon = True
+        worker.start()
+        over.wait(max(0, plan.deadline - time.time()))
+        if not over.is_set():
+            tally.capped = True
+            over.set()
+    tally.report()
+    sys.stdout.flush()
+    os._exit(0)

@@ -157,3 +157,38 @@ class ReconnectTests(ClientTestCase):
         waiting = self.publisher.publish("x", 1)
         await self.publisher.close()
         await self.assertFailure(waiting, ConnectionClosed)
+
+
+class EmitTests(ClientTestCase):
+    async def test_emitted_events_arrive_in_order_before_a_later_publish_answer(self):
+        got = Collector(1000)
+        await self.client.subscribe("fast", got)
+        for n in range(1000):
+            self.assertIsNone(self.publisher.emit("fast", n))
+        # One connection, one order: the publish's answer comes after every
+        # emitted publish before it was handled.
+        await self.publisher.publish("other", None)
+        self.assertEqual(await within(got.done, 10), list(range(1000)))
+
+    def test_a_message_json_cannot_encode_is_refused_at_once(self):
+        self.assertRaises(TypeError, self.publisher.emit, "x", object())
+
+    async def test_emits_made_while_disconnected_go_out_on_reconnection(self):
+        """
+        The client subscribes again before it sends what it emitted, so its
+        own subscription sees its own emit, whichever client reconnects
+        first.
+        """
+        port = int(self.uri.rsplit(":", 1)[1])
+        got = Collector(1)
+        await self.client.subscribe("later", got)
+        lost = self.client.when_disconnected()
+        await self.service.stopService()
+        await within(lost, 10)
+        self.assertIsNone(self.client.emit("later", "kept"))
+        restarted = EventService(
+            [TCP4ServerEndpoint(reactor, port, interface="127.0.0.1")], ServerConfig(), reactor
+        )
+        restarted.startService()
+        self.addCleanup(restarted.stopService)
+        self.assertEqual(await within(got.done, 30), ["kept"])

@@ -1,0 +1,144 @@
+"""
+A benchmark publisher process for eventd.
+
+One EventClient from eventd.client.connect, publishing as a Twisted
+application does: each publish returns a Deferred, and at most C{window}
+publishes wait for their answer at once (as nats-py bounds what it buffers),
+so the publisher goes as fast as the server accepts events without piling
+up unanswered calls in its own memory.
+"""
+
+import os
+import sys
+import time
+
+from twisted.internet import defer, reactor, task
+
+from eventd.client import connect
+
+import benchlib
+
+
+def publish_call(client):
+    """
+    The call every publish goes through.  The client may gain a faster
+    publish path; switching the benchmark to it is this one line.
+    """
+    return client.publish
+
+
+class Window(object):
+    """
+    At most C{size} publishes awaiting their answer.  L{halt} (the cap, or
+    the runner's C{stop}) wakes whoever waits, so a publisher held back by
+    a blocking server still stops on time.
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self.outstanding = 0
+        self.halted = False
+        self._room = None
+        self._drained = None
+
+    def taken(self):
+        self.outstanding += 1
+
+    def answered(self, _=None):
+        self.outstanding -= 1
+        if self._room is not None and self.outstanding < self.size:
+            room, self._room = self._room, None
+            room.callback(None)
+        if self._drained is not None and self.outstanding == 0:
+            drained, self._drained = self._drained, None
+            drained.callback(None)
+
+    def room(self):
+        if self.halted or self.outstanding < self.size:
+            return defer.succeed(None)
+        self._room = defer.Deferred()
+        return self._room
+
+    def drained(self):
+        if self.halted or self.outstanding == 0:
+            return defer.succeed(None)
+        self._drained = defer.Deferred()
+        return self._drained
+
+    def halt(self):
+        self.halted = True
+        for waiting in (self._room, self._drained):
+            if waiting is not None:
+                waiting.callback(None)
+        self._room = self._drained = None
+
+
+async def publish_all(plan, publish, window, tally):
+    start = time.time()
+    for seq in range(plan.count):
+        if plan.rate:
+            delay = plan.due(start, seq) - time.time()
+            if delay > 0:
+                await task.deferLater(reactor, delay, lambda: None)
+        await window.room()
+        if window.halted:
+            return
+        window.taken()
+        tally.sent()
+        answer = publish(plan.subject(seq), plan.message(seq))
+        answer.addCallbacks(lambda _: tally.answered(), tally.failed)
+        answer.addBoth(window.answered)
+    await window.drained()
+
+
+async def run(config):
+    plan = benchlib.PublishPlan(config)
+    tally = benchlib.PublishTally()
+    window = Window(plan.window)
+    client = await connect(config["uri"])
+    publish = publish_call(client)
+    go = defer.Deferred()
+
+    def stop(capped):
+        if capped:
+            tally.capped = True
+        else:
+            tally.stopped = True
+        window.halt()
+        if not go.called:
+            go.callback(None)
+
+    def command(line):
+        if line == "go":
+            reactor.callFromThread(lambda: go.called or go.callback(None))
+        elif line == "stop":
+            reactor.callFromThread(stop, False)
+
+    benchlib.watch_commands(command)
+    benchlib.emit("ready")
+    await go
+    plan.go()
+    reactor.callLater(max(0, plan.deadline - time.time()), stop, True)
+    if not window.halted:
+        await publish_all(plan, publish, window, tally)
+    tally.report(outstanding=window.outstanding)
+    os._exit(0)
+
+
+def main():
+    config = benchlib.load_config()
+
+    def failed(failure):
+        benchlib.emit("error", error=failure.getErrorMessage(), traceback=failure.getTraceback())
+        os._exit(1)
+
+    reactor.callWhenRunning(lambda: defer.ensureDeferred(run(config)).addErrback(failed))
+    reactor.callLater(
+        max(0, config["deadline"] + 5 - time.time()),
+        lambda: (benchlib.emit("error", error="no result by the deadline"), os._exit(1)),
+    )
+    reactor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
