@@ -43,7 +43,15 @@ def _encode_raw(msg: Any) -> bytes:
     return bytes(msg)
 
 
-JSON = Codec("json", _encode_json, json.loads)
+_decode_json_text = json.JSONDecoder().decode
+
+
+def _decode_json(payload: bytes) -> Any:
+    # The JSON codec always writes UTF-8: skip json.loads's guessing.
+    return _decode_json_text(payload.decode())
+
+
+JSON = Codec("json", _encode_json, _decode_json)
 RAW = Codec("raw", _encode_raw, bytes)
 
 CODECS: dict[str, Codec] = {codec.name: codec for codec in (JSON, RAW)}

@@ -319,6 +319,8 @@ class EventClient:
         for handler in handlers:
             try:
                 result = handler(event)
+                if result is None:  # the usual case: nothing more to look at
+                    continue
                 if iscoroutine(result):
                     result = Deferred.fromCoroutine(result)
             except Exception:
