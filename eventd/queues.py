@@ -232,9 +232,7 @@ class DeliveryQueue:
             self._dropped_reported = self.dropped
         else:
             self.log.warn(
-                "queue of {peer} is full ({size} events): publishers wait for "
-                "room ({waiting} waiting)",
+                "queue of {peer} is full ({size} events): publishers wait for room",
                 peer=self.peer,
                 size=self.size,
-                waiting=len(self._waiters),
             )

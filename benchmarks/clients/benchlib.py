@@ -173,8 +173,8 @@ class Lifecycle(object):
             1 for tally in tallies if tally.expected is not None and not tally.complete
         )
         self._open_ended = any(tally.expected is None for tally in tallies)
-        self._last_event = time.time()
-        self._finishing = False
+        self._last_event = None
+        self._finishing = None
         self._stopped = False
 
     def record(self, tally, msg):
@@ -197,8 +197,8 @@ class Lifecycle(object):
     def command(self, line):
         """A command from the runner: C{finish} or C{stop}."""
         with self._cond:
-            if line == "finish":
-                self._finishing = True
+            if line == "finish" and self._finishing is None:
+                self._finishing = time.time()
             elif line == "stop":
                 self._stopped = True
             self._cond.notify_all()
@@ -218,8 +218,11 @@ class Lifecycle(object):
                 if now >= self.deadline:
                     return "deadline"
                 wake = self.deadline
-                if self._finishing:
-                    quiet_until = self._last_event + self.quiet
+                if self._finishing is not None:
+                    # Quiet since the finish, or since the last event if
+                    # that came later: events sent before the finish may
+                    # still be on their way.
+                    quiet_until = max(self._finishing, self._last_event or 0) + self.quiet
                     if now >= quiet_until:
                         return "quiet"
                     wake = min(wake, quiet_until)

@@ -57,6 +57,9 @@ def subscribe_one(host, port, spec, tally, lifecycle, deadline):
         thread.stop()
 
     pubsub.run_in_thread(sleep_time=1.0, daemon=True, exception_handler=failed)
+    # The caller keeps both: a Redis client that is garbage-collected closes
+    # its connection pool, and with it the PubSub's connection.
+    return client, pubsub
 
 
 def main():
@@ -67,9 +70,12 @@ def main():
         for spec in config["connections"]
     ]
     lifecycle = benchlib.Lifecycle(tallies, config.get("quiet", 2.0), config["deadline"])
+    connections = []
     try:
         for spec, tally in zip(config["connections"], tallies):
-            subscribe_one(host, int(port), spec, tally, lifecycle, config["deadline"])
+            connections.append(
+                subscribe_one(host, int(port), spec, tally, lifecycle, config["deadline"])
+            )
     except Exception as error:
         benchlib.fail("subscribing failed: %r" % (error,))
     benchlib.emit("ready", connections=len(tallies))

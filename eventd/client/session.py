@@ -241,6 +241,9 @@ class EventClient:
 
     def _call(self, command: type[amp.Command], **arguments) -> Deferred:
         if self._protocol is not None:
+            # What was emitted before goes out before, so the server sees
+            # this connection's publishes in the order they were made.
+            self._flush_emitted()
             return self._protocol.call(command, **arguments)
         if self._closed:
             return fail(ConnectionClosed("the client was closed"))

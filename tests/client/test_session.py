@@ -170,6 +170,13 @@ class EmitTests(ClientTestCase):
         await self.publisher.publish("other", None)
         self.assertEqual(await within(got.done, 10), list(range(1000)))
 
+    async def test_a_publish_after_an_emit_arrives_after_it(self):
+        got = Collector(2)
+        await self.client.subscribe("order", got)
+        self.assertIsNone(self.publisher.emit("order", "emitted first"))
+        await self.publisher.publish("order", "published second")
+        self.assertEqual(await within(got.done, 10), ["emitted first", "published second"])
+
     def test_a_message_json_cannot_encode_is_refused_at_once(self):
         self.assertRaises(TypeError, self.publisher.emit, "x", object())
 
