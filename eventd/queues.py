@@ -14,9 +14,9 @@ policy decides, as Pyro 3's PYRO_ES_BLOCKQUEUE did:
   - L{WhenFull.DROP}: the event is dropped for this subscriber only, and
     counted.
 
-Events are not written the moment they are offered but at the end of the
-current reactor turn, so everything published during one turn goes to a
-subscriber as one batch; at low load that is at once.
+The first event of a reactor turn is written the moment it is offered, so
+at low load nothing waits; those that follow it in the same turn are
+written together at the end of the turn, as one batch.
 """
 
 import enum
@@ -119,6 +119,14 @@ class DeliveryQueue:
         if self._stopped:
             return False
         items = self._items
+        if not items and self._flush_call is None and not self._paused:
+            # The first event of a reactor turn goes out at once: at low load
+            # nothing waits.  Those that follow it in the same turn wait for
+            # the flush at its end, and go out together.
+            self._sink.write_events((item,))
+            self.delivered += 1
+            self._flush_call = self._clock.callLater(0, self._flush)
+            return False
         full = len(items) >= self.size
         if full:
             if self.when_full is WhenFull.DROP:

@@ -152,7 +152,8 @@ class ServiceTests(TestCase):
                 "eventd_patterns": 1,
                 "eventd_queued_events": 0,
                 "eventd_queue_depth_max": 0,
-                "eventd_queue_high_water_max": 2,
+                # a1 went out at once, the first of the turn; a2 waited.
+                "eventd_queue_high_water_max": 1,
             },
         )
 
@@ -238,6 +239,9 @@ class EndToEndTests(TestCase):
             content_type, r"^text/plain; version=\d+\.\d+\.\d+; charset=utf-8$"
         )
         figures = samples(body)
+        # How many events ever waited in a queue depends on how they met
+        # the reactor's turns: at most one at a time here.
+        self.assertLessEqual(figures.pop("eventd_queue_high_water_max"), 1)
         self.assertEqual(
             {name: figures[name] for name in figures if name != "eventd_uptime_seconds"},
             {
@@ -250,7 +254,6 @@ class EndToEndTests(TestCase):
                 "eventd_patterns": 1,
                 "eventd_queued_events": 0,
                 "eventd_queue_depth_max": 0,
-                "eventd_queue_high_water_max": 1,
             },
         )
         self.assertGreater(figures["eventd_uptime_seconds"], 0)

@@ -56,14 +56,27 @@ class QueueTestCase(SynchronousTestCase):
     def offer_all(self, queue: DeliveryQueue, items: Sequence[bytes]) -> list[bool]:
         return [queue.offer(item) for item in items]
 
+    def busy_queue(self, size: int = 100, when_full: WhenFull = WhenFull.BLOCK) -> DeliveryQueue:
+        """
+        A queue that already wrote the first event of this reactor turn,
+        C{b"e0"}, at once: what is offered next in the turn waits for its
+        end.
+        """
+        queue = self.make_queue(size, when_full)
+        queue.offer(b"e0")
+        return queue
+
     def full_queue(self, when_full: WhenFull, paused: bool = False) -> DeliveryQueue:
         """
-        A queue of size 2 already holding two events, not yet written; if
-        C{paused}, it stays full however the clock turns.
+        A queue of size 2 already holding two events, not yet written (a
+        busy turn's, or a paused queue's); if C{paused}, it stays full
+        however the clock turns.
         """
-        queue = self.make_queue(size=2, when_full=when_full)
         if paused:
+            queue = self.make_queue(size=2, when_full=when_full)
             queue.pauseProducing()
+        else:
+            queue = self.busy_queue(size=2, when_full=when_full)
         self.offer_all(queue, [b"e1", b"e2"])
         return queue
 
@@ -78,14 +91,18 @@ class DeliveryQueueTests(QueueTestCase):
     def test_sink_provides_the_interface(self) -> None:
         self.assertTrue(verifyObject(IDeliverySink, self.sink))
 
-    def test_nothing_is_written_until_the_clock_turns(self) -> None:
-        self.offer_all(self.make_queue(), [b"a", b"b"])
-        self.assertEqual(self.sink.batches, [])
+    def test_the_first_event_of_a_turn_goes_out_at_once(self) -> None:
+        self.offer_all(self.make_queue(), [b"a"])
+        self.assertEqual(self.sink.batches, [[b"a"]])
 
-    def test_events_offered_in_one_turn_go_out_as_one_batch_in_order(self) -> None:
-        self.offer_all(self.make_queue(), [b"a", b"b", b"c"])
+    def test_the_rest_of_a_turn_waits_for_its_end(self) -> None:
+        self.offer_all(self.make_queue(), [b"a", b"b"])
+        self.assertEqual(self.sink.batches, [[b"a"]])
+
+    def test_events_offered_after_the_first_go_out_as_one_batch_in_order(self) -> None:
+        self.offer_all(self.make_queue(), [b"a", b"b", b"c", b"d"])
         self.clock.advance(0)
-        self.assertEqual(self.sink.batches, [[b"a", b"b", b"c"]])
+        self.assertEqual(self.sink.batches, [[b"a"], [b"b", b"c", b"d"]])
 
     def test_events_offered_in_later_turns_go_out_as_later_batches(self) -> None:
         queue = self.make_queue()
@@ -97,9 +114,9 @@ class DeliveryQueueTests(QueueTestCase):
 
     def test_batches_are_split_at_about_batch_bytes(self) -> None:
         item = b"x" * (BATCH_BYTES // 4)
-        self.offer_all(self.make_queue(), [item] * 6)
+        self.offer_all(self.busy_queue(), [item] * 6)
         self.clock.advance(0)
-        self.assertEqual([len(batch) for batch in self.sink.batches], [4, 2])
+        self.assertEqual([len(batch) for batch in self.sink.batches], [1, 4, 2])
 
     def test_event_bigger_than_batch_bytes_goes_out_alone(self) -> None:
         big = b"x" * (BATCH_BYTES + 1)
@@ -136,7 +153,7 @@ class DeliveryQueueTests(QueueTestCase):
         self.assertEqual((len(queue), queue.waiting_publishes), (3, 1))
 
     def test_offers_within_the_bound_say_so(self) -> None:
-        queue = self.make_queue(size=2)
+        queue = self.busy_queue(size=2)
         self.assertEqual(self.offer_all(queue, [b"a"]), [False])
         self.successResultOf(queue.when_room())
         self.assertEqual(self.offer_all(queue, [b"b"]), [False])
@@ -148,7 +165,7 @@ class DeliveryQueueTests(QueueTestCase):
         waiter = queue.when_room()
         self.clock.advance(0)
         self.assertIsNone(self.successResultOf(waiter))
-        self.assertEqual(self.sink.written, [b"e1", b"e2", b"e3"])
+        self.assertEqual(self.sink.written, [b"e0", b"e1", b"e2", b"e3"])
 
     def test_block_mode_room_waits_while_paused(self) -> None:
         queue = self.full_queue(WhenFull.BLOCK, paused=True)
@@ -163,7 +180,7 @@ class DeliveryQueueTests(QueueTestCase):
         queue = self.full_queue(WhenFull.DROP)
         self.assertFalse(queue.offer(b"e3"))
         self.clock.advance(0)
-        self.assertEqual(self.sink.written, [b"e1", b"e2"])
+        self.assertEqual(self.sink.written, [b"e0", b"e1", b"e2"])
 
     def test_drop_mode_counts_dropped_events(self) -> None:
         queue = self.full_queue(WhenFull.DROP)
@@ -190,26 +207,26 @@ class DeliveryQueueTests(QueueTestCase):
         self.assertEqual((warning["new"], warning["dropped"]), (2, 3))
 
     def test_high_water_is_the_most_events_ever_held(self) -> None:
-        queue = self.make_queue()
+        queue = self.busy_queue()
         self.offer_all(queue, [b"a", b"b", b"c"])
         self.clock.advance(0)
         queue.offer(b"d")
         self.assertEqual(queue.high_water, 3)
 
     def test_delivered_counts_events_written(self) -> None:
-        queue = self.make_queue()
+        queue = self.busy_queue()
         self.offer_all(queue, [b"a", b"b", b"c"])
         self.clock.advance(0)
         queue.pauseProducing()
         queue.offer(b"d")
-        self.assertEqual(queue.delivered, 3)
+        self.assertEqual(queue.delivered, 4)
 
     def test_stop_producing_clears_the_queue(self) -> None:
-        queue = self.make_queue()
+        queue = self.busy_queue()
         self.offer_all(queue, [b"a", b"b"])
         queue.stopProducing()
         self.clock.advance(0)
-        self.assertEqual((len(queue), self.sink.batches), (0, []))
+        self.assertEqual((len(queue), self.sink.batches), (0, [[b"e0"]]))
 
     def test_stop_producing_releases_every_waiting_publisher(self) -> None:
         queue = self.full_queue(WhenFull.BLOCK, paused=True)
