@@ -16,7 +16,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from benchsuite.harness import Processes, Proc, StepFailed, free_port
 
@@ -102,6 +102,25 @@ class System:
 
     def client_argv(self, role: str, config_path: str) -> list[str]:
         return self.python() + [str(CLIENTS / f"{self.name}_{role}.py"), config_path]
+
+    def _start_on_free_port(
+        self, procs: Processes, argv_for: Callable[[int], list[str]], banner: re.Pattern
+    ) -> Server:
+        """
+        Start a server that takes its port on the command line, on a free
+        port; a port taken between choosing it and binding it costs another
+        try, up to three.
+        """
+        for attempt in range(3):
+            port = free_port()
+            proc = procs.start(f"{self.name}-server-{attempt}", argv_for(port), banner=banner)
+            try:
+                proc.wait_banner(SERVER_START_SECONDS)
+                return Server(proc, f"127.0.0.1:{port}")
+            except StepFailed:
+                procs.stop(proc)
+                if attempt == 2:
+                    raise
 
     def subject_pattern(self, index: int) -> str:
         """W3's pattern for the subjects C{bench.pat.<index>.*}, in this system's syntax."""
@@ -197,21 +216,15 @@ class Redis(System):
         self.version = f"redis-server {version}, redis-py {client}"
 
     def start_server(self, procs: Processes, policy: Optional[str] = None) -> Server:
-        for attempt in range(3):
-            port = free_port()
-            argv = [
+        return self._start_on_free_port(
+            procs,
+            lambda port: [
                 self.server_path, "--port", str(port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--daemonize", "no",
                 "--dir", procs.log_dir,
-            ]
-            proc = procs.start(f"redis-server-{attempt}", argv, banner=self._banner)
-            try:
-                proc.wait_banner(SERVER_START_SECONDS)
-                return Server(proc, f"127.0.0.1:{port}")
-            except StepFailed:
-                procs.stop(proc)
-                if attempt == 2:
-                    raise
+            ],
+            self._banner,
+        )
 
     def subject_pattern(self, index: int) -> str:
         return f"bench.pat.{index}.*"
@@ -243,17 +256,11 @@ class Nats(System):
         self.version = f"{server}, nats-py {client}"
 
     def start_server(self, procs: Processes, policy: Optional[str] = None) -> Server:
-        for attempt in range(3):
-            port = free_port()
-            argv = [self.server_path, "-a", "127.0.0.1", "-p", str(port)]
-            proc = procs.start(f"nats-server-{attempt}", argv, banner=self._banner)
-            try:
-                proc.wait_banner(SERVER_START_SECONDS)
-                return Server(proc, f"127.0.0.1:{port}")
-            except StepFailed:
-                procs.stop(proc)
-                if attempt == 2:
-                    raise
+        return self._start_on_free_port(
+            procs,
+            lambda port: [self.server_path, "-a", "127.0.0.1", "-p", str(port)],
+            self._banner,
+        )
 
     def subject_pattern(self, index: int) -> str:
         return f"bench.pat.{index}.>"
