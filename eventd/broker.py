@@ -83,13 +83,14 @@ class SubscriptionManager:
         @raise TooManySubscriptions: past L{max_subscriptions}.
         """
         patterns = list(dict.fromkeys(patterns))
-        for pattern in patterns:
-            compile_pattern(pattern)
+        # Patterns somebody holds already compiled; the others are compiled
+        # once, here, so that a refused one leaves everything unchanged.
+        compiled = {p: compile_pattern(p) for p in patterns if p not in self._patterns}
         held = self._held.get(subscriber) or _Subscriptions()
         new = [pattern for pattern in patterns if pattern not in held.patterns]
         self._make_room(subscriber, held, len(new))
         for pattern in new:
-            self._patterns.add(pattern, subscriber)
+            self._patterns.add(pattern, subscriber, compiled.get(pattern))
             held.patterns.add(pattern)
         self._targets.clear()
 

@@ -123,15 +123,19 @@ class PatternIndex(Generic[Owner]):
         """
         return list(self._owners)
 
-    def add(self, pattern: str, owner: Owner) -> None:
+    def add(
+        self, pattern: str, owner: Owner, regexp: "Optional[re2._Regexp]" = None
+    ) -> None:
         """
         Let C{owner} hold C{pattern}.
 
+        @param regexp: C{pattern} compiled by L{compile_pattern}, if the
+            caller has done so already (to check a batch before adding any).
         @raise BadPattern: if L{compile_pattern} refuses a new pattern.
         """
         owners = self._owners.get(pattern)
         if owners is None:
-            self._regexps[pattern] = compile_pattern(pattern)
+            self._regexps[pattern] = regexp or compile_pattern(pattern)
             owners = self._owners[pattern] = {}
             self._matcher = None
         owners[owner] = None
