@@ -340,15 +340,7 @@ def w1_fan_out(ctx: Context, procs: Processes, system: System, case: Case) -> Ou
         ctx, procs, system, server, spread(specs, scale.sub_processes), 60 + subscribers_wanted, scale.cap
     )
     publishers = start_publishers(ctx, procs, system, server, [{"subject": "bench.fan", "count": count}], scale.cap)
-    meter = Meter(server.pid)
-    meter.begin()
-    run_to_the_end(ctx, procs, subscribers, publishers, scale.cap)
-    meter.end()
-    details = {"server": server}
-    taken = server_accepted(system, server, publishers, details)
-    notes = cap_notes(publishers, count, scale.cap) + client_notes(subscribers, publishers)
-    metrics = fan_metrics(subscribers, publishers, taken * subscribers_wanted, meter, "deliveries_per_s", notes)
-    return Outcome(metrics, notes, details)
+    return measure_fan(ctx, procs, system, server, subscribers, publishers, count, "deliveries_per_s", subscribers_wanted)
 
 
 def w2_fan_in(ctx: Context, procs: Processes, system: System, case: Case) -> Outcome:
@@ -368,15 +360,7 @@ def w2_fan_in(ctx: Context, procs: Processes, system: System, case: Case) -> Out
         [{"subject": "bench.in", "count": each, "pub_id": n} for n in range(scale.w2_publishers)],
         scale.cap,
     )
-    meter = Meter(server.pid)
-    meter.begin()
-    run_to_the_end(ctx, procs, subscribers, publishers, scale.cap)
-    meter.end()
-    details = {"server": server}
-    taken = server_accepted(system, server, publishers, details)
-    notes = cap_notes(publishers, total, scale.cap) + client_notes(subscribers, publishers)
-    metrics = fan_metrics(subscribers, publishers, taken, meter, "events_per_s", notes)
-    return Outcome(metrics, notes, details)
+    return measure_fan(ctx, procs, system, server, subscribers, publishers, total, "events_per_s")
 
 
 def w3_patterns(ctx: Context, procs: Processes, system: System, case: Case) -> Outcome:
@@ -410,14 +394,34 @@ def w3_patterns(ctx: Context, procs: Processes, system: System, case: Case) -> O
         [{"subjects_per_event": [f"bench.pat.{i}.x" for i in indices], "count": len(indices)}],
         scale.cap,
     )
+    return measure_fan(ctx, procs, system, server, subscribers, publishers, len(indices), "events_per_s")
+
+
+def measure_fan(
+    ctx: Context,
+    procs: Processes,
+    system: System,
+    server,
+    subscribers: list,
+    publishers: list,
+    planned: int,
+    unit: str,
+    copies: int = 1,
+) -> Outcome:
+    """
+    Run started subscribers and publishers to the end and measure them: the
+    server's CPU meanwhile, what it accepted (each event delivered
+    C{copies} times), and the rate in C{unit}.  W1, W2 and W3 differ only in
+    what they start.
+    """
     meter = Meter(server.pid)
     meter.begin()
-    run_to_the_end(ctx, procs, subscribers, publishers, scale.cap)
+    run_to_the_end(ctx, procs, subscribers, publishers, ctx.scale.cap)
     meter.end()
     details = {"server": server}
     taken = server_accepted(system, server, publishers, details)
-    notes = cap_notes(publishers, len(indices), scale.cap) + client_notes(subscribers, publishers)
-    metrics = fan_metrics(subscribers, publishers, taken, meter, "events_per_s", notes)
+    notes = cap_notes(publishers, planned, ctx.scale.cap) + client_notes(subscribers, publishers)
+    metrics = fan_metrics(subscribers, publishers, taken * copies, meter, unit, notes)
     return Outcome(metrics, notes, details)
 
 
