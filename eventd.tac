@@ -16,7 +16,7 @@ import os
 
 from twisted.application.service import Application
 
-from eventd.tap import makeService, options_from_environment
+from eventd.server.tap import makeService, options_from_environment
 
 application = Application("eventd")
 makeService(options_from_environment(os.environ)).setServiceParent(application)

@@ -1,15 +1,23 @@
 """
-The errors eventd reports to its clients.
+The errors eventd reports, and the one table of their wire codes.
 
-Each class here travels over the wire: the AMP commands in L{eventd.commands}
-map it to an error code, the server raises it, and a Twisted client's
-Deferred fails with the same class, carrying the server's explanation.
+Each error a server can report travels over the wire: the server raises it,
+AMP sends its code from L{WIRE_CODES} and its message, and a Twisted
+client's Deferred fails with the same class, carrying the server's
+explanation.  docs/protocol.md lists the same codes (a test compares them).
 """
 
 
 class EventdError(Exception):
     """
     Base class of every error eventd reports.
+    """
+
+
+class BadArguments(EventdError):
+    """
+    A command's arguments could not be decoded (wrong type, missing, or
+    malformed), so the command was not run.
     """
 
 
@@ -27,7 +35,7 @@ class BadPattern(EventdError, ValueError):
 
 class MessageTooLarge(EventdError, ValueError):
     """
-    A published message is bigger than the server's --max-message-bytes.
+    A published message, or a whole box, is bigger than the server allows.
     """
 
 
@@ -37,16 +45,31 @@ class TooManySubscriptions(EventdError):
     """
 
 
-class BadArguments(EventdError):
+WIRE_CODES: dict[type[EventdError], bytes] = {
+    BadArguments: b"BAD_ARGUMENTS",
+    BadSubject: b"BAD_SUBJECT",
+    BadPattern: b"BAD_PATTERN",
+    MessageTooLarge: b"MESSAGE_TOO_LARGE",
+    TooManySubscriptions: b"TOO_MANY_SUBSCRIPTIONS",
+}
+"""
+Every error the server reports, by the code it has on the wire.  Commands
+name the errors they may answer with (L{eventd.wire.commands}); the codes
+come from here alone.
+"""
+
+
+def wire_errors(*errors: type[EventdError]) -> dict[type[EventdError], bytes]:
     """
-    A command's arguments could not be decoded (wrong type, missing, or
-    malformed), so the command was not run.
+    The C{errors} table of an AMP command that may answer with these errors.
     """
+    return {error: WIRE_CODES[error] for error in errors}
 
 
 class CannotConnect(EventdError, ConnectionError):
     """
-    No event server answered at the address a client was given.
+    No event server answered at the address a client was given.  (A
+    client's own error: it never travels over the wire.)
     """
 
 

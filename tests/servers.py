@@ -25,13 +25,15 @@ from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
 from eventd.client import EventClient, connect
-from eventd.config import ServerConfig
-from eventd.service import EventService
+from eventd.server import EventService
+from eventd.server.config import ServerConfig
 
 PROJECT = Path(__file__).resolve().parent.parent
 TWISTD = os.environ.get("EVENTD_TEST_TWISTD") or str(Path(sys.executable).parent / "twistd")
 START_SECONDS = 30
 STOP_SECONDS = 15
+WAIT = 20
+"""Seconds any one wait on an event, an answer or a child may take."""
 
 _URI = re.compile(r"URI= (\S+)")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from benchsuite.harness import Processes, Proc, StepFailed, free_port
+from benchsuite.harness import Proc, Processes, StepFailed, free_port
 
 BENCHMARKS = Path(__file__).resolve().parent.parent
 CLIENTS = BENCHMARKS / "clients"

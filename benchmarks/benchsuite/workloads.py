@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from benchsuite.harness import (
-    Processes,
     Proc,
+    Processes,
     Sampler,
     StepFailed,
     cpu_seconds,

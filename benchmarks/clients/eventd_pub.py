@@ -18,12 +18,10 @@ import os
 import sys
 import time
 
+import benchlib
 from twisted.internet import defer, reactor, task
 
 from eventd.client import connect
-
-import benchlib
-
 
 PUBLISH_PATH = "emit"
 """

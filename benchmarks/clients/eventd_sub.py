@@ -12,11 +12,10 @@ import os
 import sys
 import time
 
+import benchlib
 from twisted.internet import defer, reactor, task
 
 from eventd.client import connect
-
-import benchlib
 
 
 def make_handler(spec, tally, lifecycle):

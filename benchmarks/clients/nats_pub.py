@@ -11,9 +11,8 @@ import os
 import sys
 import time
 
-import nats
-
 import benchlib
+import nats
 
 
 async def run(config):

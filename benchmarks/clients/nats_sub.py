@@ -12,9 +12,8 @@ import json
 import os
 import sys
 
-import nats
-
 import benchlib
+import nats
 
 
 async def subscribe_one(url, spec, tally, lifecycle):

@@ -8,9 +8,8 @@ works.
 
 import sys
 
-from Pyro.EventService.Clients import Publisher
-
 import benchlib
+from Pyro.EventService.Clients import Publisher
 
 
 def main():

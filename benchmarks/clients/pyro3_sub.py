@@ -13,9 +13,8 @@ import sys
 import threading
 import time
 
-from Pyro.EventService.Clients import Subscriber
-
 import benchlib
+from Pyro.EventService.Clients import Subscriber
 
 
 class BenchSubscriber(Subscriber):

@@ -9,9 +9,8 @@ publisher keeps; a paced run (the latency workload) publishes one at a time.
 import json
 import sys
 
-import redis
-
 import benchlib
+import redis
 
 
 def main():

@@ -13,9 +13,8 @@ import os
 import sys
 import time
 
-import redis
-
 import benchlib
+import redis
 
 
 def make_handler(spec, tally, lifecycle):

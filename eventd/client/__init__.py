@@ -1,5 +1,10 @@
 """
 The Twisted client: C{client = await connect("tcp:127.0.0.1:7766")}.
+
+L{EventClient} (in L{eventd.client.event_client}) is what an application
+holds: it publishes, subscribes, and reconnects.  Underneath,
+L{eventd.client.connection} is one AMP connection to the server, and
+L{eventd.client.handlers} picks the handlers of each event.
 """
 
 import os
@@ -9,14 +14,12 @@ from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import IStreamClientEndpoint
 
-from eventd.client.session import EventClient, Handler
+from eventd.client.event_client import EventClient, Handler
 from eventd.codecs import codec_named
 from eventd.event import Event
+from eventd.wire.addresses import DEFAULT_ENDPOINT
 
-__all__ = ["connect", "server_address", "EventClient", "Event", "Handler"]
-
-DEFAULT_ENDPOINT = "tcp:127.0.0.1:7766"
-"""Where clients look for the server when told nothing else."""
+__all__ = ["connect", "server_address", "EventClient", "Event", "Handler", "DEFAULT_ENDPOINT"]
 
 
 def server_address(endpoint: Optional[str] = None) -> str:

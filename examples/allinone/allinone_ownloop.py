@@ -7,7 +7,7 @@ sockets of its servers in a loop of its own; here the reactor is that loop.
 
     python allinone_ownloop.py [--count N] [--seconds S] [--pause S]
 
-The server is an eventd.service.EventService added to the reactor; the
+The server is an eventd.server.EventService added to the reactor; the
 publishers and the listener are Twisted clients (eventd.client.connect)
 talking to it over loopback, as programs elsewhere would.  The main loop
 sets random properties on three PropertyChangePublishers; each publishes
@@ -32,8 +32,8 @@ from twisted.logger import (
 )
 
 from eventd.client import connect
-from eventd.config import ServerConfig
-from eventd.service import EventService
+from eventd.server import EventService
+from eventd.server.config import ServerConfig
 
 DRAIN_SECONDS = 10
 

@@ -28,8 +28,7 @@ import sys
 import threading
 import time
 
-from eventd.clients import Publisher, Subscriber
-from eventd.starter import EventServiceStarter
+from eventd.blocking import EventServiceStarter, Publisher, Subscriber
 
 START_SECONDS = 10
 DRAIN_SECONDS = 10

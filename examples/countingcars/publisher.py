@@ -16,7 +16,7 @@ import random
 import sys
 import time
 
-from eventd.clients import Publisher
+from eventd.blocking import Publisher
 from eventd.errors import NamingError
 
 

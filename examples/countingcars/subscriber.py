@@ -15,7 +15,7 @@ import argparse
 import sys
 import threading
 
-from eventd.clients import Subscriber
+from eventd.blocking import Subscriber
 from eventd.errors import NamingError
 
 CARS_PER_DIRECTION = 4

@@ -11,9 +11,9 @@ ignoring case (eventd compiles them with RE2).
 
 import sys
 
-from eventd.errors import NamingError
-
 from subscriber import QuotePrinter, listen, options
+
+from eventd.errors import NamingError
 
 
 class MatchStockSubscriber(QuotePrinter):

@@ -17,7 +17,7 @@ import random
 import sys
 import time
 
-from eventd.clients import Publisher
+from eventd.blocking import Publisher
 from eventd.errors import NamingError
 
 # The subscribers import this list too.

@@ -10,9 +10,9 @@ which asked for the Event Server's URI).
 
 import sys
 
-from eventd.errors import NamingError
-
 from publisher import StockMarket, options, symbols, trade
+
+from eventd.errors import NamingError
 
 
 def main():

@@ -15,10 +15,10 @@ import argparse
 import sys
 import threading
 
-from eventd.clients import Subscriber
-from eventd.errors import NamingError
-
 from publisher import symbols
+
+from eventd.blocking import Subscriber
+from eventd.errors import NamingError
 
 
 class QuotePrinter(Subscriber):

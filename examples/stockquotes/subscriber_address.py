@@ -10,9 +10,9 @@ which asked for the Event Server's URI).
 
 import sys
 
-from eventd.errors import NamingError
-
 from subscriber import StockSubscriber, choose_symbols, listen, options
+
+from eventd.errors import NamingError
 
 
 def main():

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from eventd.clients import Subscriber
+from eventd.blocking import Subscriber
 from eventd.errors import NamingError
 
 CONSUMERS = 20

@@ -17,7 +17,7 @@ import random
 import sys
 import threading
 
-from eventd.clients import Publisher
+from eventd.blocking import Publisher
 from eventd.errors import NamingError
 
 PRODUCERS = 10

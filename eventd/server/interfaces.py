@@ -1,0 +1,73 @@
+"""
+The boundaries between eventd's layers.
+
+The broker fans events out to L{ISubscriber}s without knowing what they are;
+a subscriber's queue hands batches to an L{IDeliverySink} without knowing
+what a socket is.  Tests provide both with plain in-memory objects.
+"""
+
+from typing import Sequence
+
+from twisted.internet.defer import Deferred
+from zope.interface import Attribute, Interface
+
+
+class ISubscriber(Interface):
+    """
+    Something the broker can hand events to: in the server, one connection's
+    delivery queue.
+    """
+
+    peer = Attribute("A short text naming the subscriber in logs, e.g. its address.")
+
+    def offer(item: bytes) -> bool:
+        """
+        Take one encoded event.
+
+        @return: True if the subscriber took it but is now over its bound
+            (block mode): the publisher should wait for L{when_room}.
+        """
+
+    def when_room() -> Deferred[None]:
+        """
+        A Deferred that fires once the subscriber has room again.
+        """
+
+
+class IDeliverySink(Interface):
+    """
+    Where a delivery queue writes: in the server, the subscriber's connection.
+    """
+
+    def write_events(items: Sequence[bytes]) -> None:
+        """
+        Send these encoded events, in order, to the subscriber.
+        """
+
+    def sending_paused() -> None:
+        """
+        The peer stopped taking data: the queue will hold events until
+        L{sending_resumed}.
+        """
+
+    def sending_resumed() -> None:
+        """
+        The peer takes data again.
+        """
+
+
+class IClientConnection(IDeliverySink):
+    """
+    What the responders to a client's commands need of its connection.
+    """
+
+    def hold_reading() -> None:
+        """
+        Handle no further commands from this client until
+        L{release_reading}; holds may nest.
+        """
+
+    def release_reading() -> None:
+        """
+        Undo one L{hold_reading}.
+        """

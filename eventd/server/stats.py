@@ -1,0 +1,138 @@
+"""
+A snapshot of the server's figures: what the Stats command answers, what
+C{eventd stats} shows and what C{/metrics} exports.
+
+Nothing here counts events.  A snapshot reads counters the server keeps
+anyway (the broker's publish count, each queue's delivered and dropped
+counts, the totals of closed connections), so asking costs one pass over the
+connections and their subscriptions, and publishing costs nothing more than
+before.
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from eventd.server.broker import SubscriptionManager
+from eventd.server.queues import DeliveryQueue
+
+
+@dataclass(frozen=True)
+class Totals:
+    """
+    Events delivered to and dropped for connections since closed.
+    """
+
+    delivered: int = 0
+    dropped: int = 0
+
+    def plus(self, queue: DeliveryQueue) -> "Totals":
+        """
+        These totals and what a closing connection's queue counted.
+        """
+        return Totals(self.delivered + queue.delivered, self.dropped + queue.dropped)
+
+
+@dataclass(frozen=True)
+class SubscriberStats:
+    """
+    One connection holding at least one subscription.
+
+    @ivar peer: its address, as the server's log names it.
+    @ivar subscriptions: exact subjects and patterns it holds.
+    @ivar queue_depth: events waiting in its queue now.
+    @ivar high_water: the most events its queue ever held.
+    @ivar delivered: events written to it so far.
+    @ivar dropped: events dropped for it because its queue was full.
+    """
+
+    peer: str
+    subscriptions: int
+    queue_depth: int
+    high_water: int
+    delivered: int
+    dropped: int
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    """
+    The server's figures at one moment.
+
+    @ivar uptime: seconds since the server was made.
+    @ivar connections: connected clients, the one asking included.
+    @ivar subscriptions: exact subjects and patterns held, summed over the
+        connections (two connections holding C{news} count two).
+    @ivar patterns: distinct patterns held by anybody.
+    @ivar published: events published since start (one per subject of each
+        publish), whether or not anybody received them.
+    @ivar delivered: events written to subscribers since start, by
+        connections since closed too.
+    @ivar dropped: events dropped for subscribers with a full queue since
+        start, by connections since closed too.
+    @ivar subscribers: the connections holding at least one subscription,
+        ordered by peer; how many there are is its length.
+    """
+
+    uptime: float
+    connections: int
+    subscriptions: int
+    patterns: int
+    published: int
+    delivered: int
+    dropped: int
+    subscribers: tuple[SubscriberStats, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """
+        The JSON form of the Stats command and of C{eventd stats --json}:
+        one key per field, C{subscribers} a list of objects with the keys
+        of L{SubscriberStats}.
+        """
+        figures = asdict(self)
+        figures["subscribers"] = list(figures["subscribers"])
+        return figures
+
+
+def server_stats(
+    broker: SubscriptionManager,
+    queues: Sequence[DeliveryQueue],
+    closed: Totals,
+    uptime: float,
+) -> ServerStats:
+    """
+    Take a snapshot of a server's figures.
+
+    @param queues: the delivery queue of every connection.
+    @param closed: what connections since closed counted.
+    @param uptime: seconds since the server started.
+    """
+    delivered = closed.delivered
+    dropped = closed.dropped
+    subscribers = []
+    for queue in queues:
+        delivered += queue.delivered
+        dropped += queue.dropped
+        subjects, patterns = broker.subscriptions_of(queue)
+        held = len(subjects) + len(patterns)
+        if held:
+            subscribers.append(
+                SubscriberStats(
+                    peer=queue.peer,
+                    subscriptions=held,
+                    queue_depth=len(queue),
+                    high_water=queue.high_water,
+                    delivered=queue.delivered,
+                    dropped=queue.dropped,
+                )
+            )
+    subscribers.sort(key=lambda subscriber: subscriber.peer)
+    return ServerStats(
+        uptime=uptime,
+        connections=len(queues),
+        subscriptions=sum(subscriber.subscriptions for subscriber in subscribers),
+        patterns=len(broker.patterns),
+        published=broker.published,
+        delivered=delivered,
+        dropped=dropped,
+        subscribers=tuple(subscribers),
+    )

@@ -1,0 +1,273 @@
+"""
+The twistd plugin's options and service: C{twistd eventd [options]}.
+
+The same L{Options} and L{makeService} serve the plugin, eventd.tac and
+C{python -m eventd}: one code path, three ways in.
+"""
+
+import os
+from typing import Mapping, Optional
+
+from twisted.application.service import IService, MultiService
+from twisted.internet.endpoints import quoteStringArgument, serverFromString
+from twisted.python import usage
+
+from eventd.server.config import (
+    DEFAULT_LISTEN,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_QUEUE_SIZE,
+    DEFAULT_SEND_BUFFER_BYTES,
+    DEFAULT_SHUTDOWN_SECONDS,
+    ServerConfig,
+    WhenFull,
+)
+from eventd.wire.addresses import DEFAULT_HOST, DEFAULT_PORT
+
+
+def _count(name: str, least: int, most: Optional[int] = None):
+    """
+    A converter for an integer option that must lie between C{least} and
+    C{most}.
+    """
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise usage.UsageError(f"--{name} wants a whole number, not {text!r}")
+        if value < least:
+            raise usage.UsageError(f"--{name} must be at least {least}, not {value}")
+        if most is not None and value > most:
+            raise usage.UsageError(f"--{name} must be at most {most}, not {value}")
+        return value
+
+    return convert
+
+
+def _seconds(name: str):
+    """
+    A converter for an option giving a duration in seconds (0 or more).
+    """
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise usage.UsageError(f"--{name} wants a number of seconds, not {text!r}")
+        if not value >= 0:
+            raise usage.UsageError(f"--{name} must be 0 or more, not {text}")
+        return value
+
+    return convert
+
+
+class Options(usage.Options):
+    """
+    The server's command line.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "eventd is a publish/subscribe event server, the Pyro 3 Event Server "
+        "rebuilt on Twisted. Clients speak AMP; see docs/protocol.md. "
+        "Without --listen, -n or -p it listens on "
+        f"{DEFAULT_LISTEN} (loopback only)."
+    )
+    optParameters = [
+        ["host", "n", None, f"Address to listen on (Pyro's -n; default {DEFAULT_HOST})."],
+        [
+            "port",
+            "p",
+            None,
+            f"TCP port to listen on (Pyro's -p; default {DEFAULT_PORT}, 0: any free port).",
+            _count("port", 0, 65535),
+        ],
+        [
+            "queue-size",
+            None,
+            DEFAULT_QUEUE_SIZE,
+            "Events each subscriber's queue holds (Pyro's PYRO_ES_QUEUESIZE).",
+            _count("queue-size", 1),
+        ],
+        [
+            "when-full",
+            None,
+            WhenFull.BLOCK.value,
+            "What a full subscriber queue does: 'block' makes publishers wait "
+            "(nothing lost), 'drop' drops new events for that subscriber only "
+            "(Pyro's PYRO_ES_BLOCKQUEUE).",
+        ],
+        [
+            "max-message-bytes",
+            None,
+            DEFAULT_MAX_MESSAGE_BYTES,
+            "Largest message (encoded payload) a publisher may send, in bytes.",
+            _count("max-message-bytes", 1),
+        ],
+        [
+            "send-buffer-bytes",
+            None,
+            DEFAULT_SEND_BUFFER_BYTES,
+            "Kernel send buffer of each connection (SO_SNDBUF), in bytes; "
+            "0 leaves the kernel's autotuning alone.",
+            _count("send-buffer-bytes", 0),
+        ],
+        [
+            "shutdown-timeout",
+            None,
+            DEFAULT_SHUTDOWN_SECONDS,
+            "On SIGTERM or SIGINT, how many seconds to go on delivering queued "
+            "events before closing the connections anyway.",
+            _seconds("shutdown-timeout"),
+        ],
+        [
+            "metrics",
+            None,
+            None,
+            "Twisted server endpoint string on which to serve Prometheus metrics "
+            "over HTTP at /metrics, e.g. tcp:9766:interface=127.0.0.1 (default: none).",
+        ],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, endpoint: str) -> None:
+        """
+        Twisted server endpoint string to listen on (repeatable), e.g.
+        tcp:7766:interface=127.0.0.1 or unix:/run/eventd.sock
+        """
+        self["listen"].append(endpoint)
+
+    def postOptions(self) -> None:
+        try:
+            self._check()
+        except usage.UsageError as error:
+            if self.parent is None:
+                raise
+            # Under twistd, which would print its whole usage to stdout and
+            # then the error: one clear line on stderr instead.
+            raise SystemExit(f"twistd eventd: {error}") from None
+
+    def _check(self) -> None:
+        try:
+            self["when-full"] = WhenFull(self["when-full"])
+        except ValueError:
+            raise usage.UsageError(
+                f"--when-full must be 'block' or 'drop', not {self['when-full']!r}"
+            )
+        if self["host"] is not None or self["port"] is not None:
+            host = self["host"] or DEFAULT_HOST
+            port = DEFAULT_PORT if self["port"] is None else self["port"]
+            self["listen"].append(f"tcp:{port}:interface={quoteStringArgument(host)}")
+        if not self["listen"]:
+            self["listen"] = [DEFAULT_LISTEN]
+        for description in self["listen"]:
+            _check_endpoint("--listen", description)
+        if self["metrics"] is not None:
+            _check_endpoint("--metrics", self["metrics"])
+        logfile = self.parent["logfile"] if self.parent is not None else None
+        if logfile and logfile != "-":
+            _check_writable("--logfile", logfile)
+
+    @property
+    def config(self) -> ServerConfig:
+        """
+        The server settings these options give.
+        """
+        return ServerConfig(
+            queue_size=self["queue-size"],
+            when_full=self["when-full"],
+            max_message_bytes=self["max-message-bytes"],
+            send_buffer_bytes=self["send-buffer-bytes"],
+            shutdown_seconds=self["shutdown-timeout"],
+        )
+
+
+def _check_endpoint(option: str, description: str) -> None:
+    from twisted.internet import reactor
+
+    try:
+        serverFromString(reactor, description)
+    except Exception as e:
+        reason = str(e) or type(e).__name__
+        if description.startswith("systemd:"):
+            reason = (
+                "no such socket was passed by systemd (check LISTEN_FDS and "
+                f"LISTEN_FDNAMES): {reason}"
+            )
+        raise usage.UsageError(f"{option} {description!r}: {reason}") from None
+
+
+def _check_writable(option: str, path: str) -> None:
+    """
+    twistd opens its log file only after the options are parsed, and then
+    fails with a traceback: check first.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise usage.UsageError(f"{option} {path}: no such directory {folder}")
+    if not os.access(path if os.path.exists(path) else folder, os.W_OK):
+        raise usage.UsageError(f"{option} {path}: not writable")
+
+
+def makeService(options: Options, reactor: Optional[object] = None) -> IService:
+    """
+    The event server these options describe, with the services around it.
+    The server itself is the child named C{"eventd"}.
+    """
+    from eventd.server.service import EventService
+    from eventd.server.signals import SignalHandling
+    from eventd.server.systemd import SystemdNotifier
+
+    if reactor is None:
+        from twisted.internet import reactor
+    endpoints = [serverFromString(reactor, d) for d in options["listen"]]
+    top = MultiService()
+    # First: the signal handlers must be eventd's before the banner tells
+    # whoever started us that we may be stopped.
+    SignalHandling(reactor).setServiceParent(top)
+    server = EventService(endpoints, options.config, reactor)
+    server.setServiceParent(top)
+    SystemdNotifier(server, reactor).setServiceParent(top)
+    if options["metrics"] is not None:
+        # Imported only when asked for: prometheus_client's Twisted resource
+        # imports the global reactor.
+        from eventd.server.metrics import MetricsService
+
+        metrics = serverFromString(reactor, options["metrics"])
+        MetricsService(metrics, server.factory.stats, reactor).setServiceParent(top)
+    return top
+
+
+_ENVIRONMENT = {
+    "EVENTD_HOST": "--host",
+    "EVENTD_PORT": "--port",
+    "EVENTD_QUEUE_SIZE": "--queue-size",
+    "EVENTD_WHEN_FULL": "--when-full",
+    "EVENTD_MAX_MESSAGE_BYTES": "--max-message-bytes",
+    "EVENTD_SEND_BUFFER_BYTES": "--send-buffer-bytes",
+    "EVENTD_SHUTDOWN_TIMEOUT": "--shutdown-timeout",
+    "EVENTD_METRICS": "--metrics",
+}
+
+
+def options_from_environment(environ: Mapping[str, str]) -> Options:
+    """
+    Options from EVENTD_* environment variables, for eventd.tac:
+    EVENTD_LISTEN holds endpoint strings separated by whitespace, and every
+    other option has the variable named like it (EVENTD_QUEUE_SIZE for
+    --queue-size).
+
+    @raise usage.UsageError: naming the option, if a value is refused.
+    """
+    argv = []
+    for endpoint in environ.get("EVENTD_LISTEN", "").split():
+        argv += ["--listen", endpoint]
+    for variable, option in _ENVIRONMENT.items():
+        if variable in environ:
+            argv += [option, environ[variable]]
+    options = Options()
+    options.parseOptions(argv)
+    return options

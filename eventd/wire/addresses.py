@@ -1,0 +1,45 @@
+"""
+Addresses as text: where a server listens by default, the banner's URI that
+clients take, and the peer names in logs.
+"""
+
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.endpoints import quoteStringArgument
+
+DEFAULT_PORT = 7766
+"""The server's port when none is given, and where clients look for it."""
+
+DEFAULT_HOST = "127.0.0.1"
+"""The server's interface when none is given: loopback only."""
+
+DEFAULT_ENDPOINT = f"tcp:{DEFAULT_HOST}:{DEFAULT_PORT}"
+"""Where clients look for the server when told nothing else."""
+
+
+def client_endpoint_for(address: object) -> str:
+    """
+    The Twisted client endpoint string that reaches a listening address,
+    e.g. C{tcp:127.0.0.1:7766} or C{tcp:\\:\\:1:7766} (colons escaped, as
+    endpoint strings need).  This is what the banner prints after C{URI=}.
+    """
+    if isinstance(address, (IPv4Address, IPv6Address)):
+        return f"tcp:{quoteStringArgument(address.host)}:{address.port}"
+    if isinstance(address, UNIXAddress):
+        name = address.name.decode() if isinstance(address.name, bytes) else address.name
+        return f"unix:{quoteStringArgument(name)}"
+    raise ValueError(f"no client endpoint reaches {address!r}")
+
+
+def peer_name(address: object) -> str:
+    """
+    A short name for a connected peer, for logs: C{127.0.0.1:40213},
+    C{[::1]:40213} or C{unix}.
+    """
+    if isinstance(address, IPv4Address):
+        return f"{address.host}:{address.port}"
+    if isinstance(address, IPv6Address):
+        return f"[{address.host}]:{address.port}"
+    if isinstance(address, UNIXAddress):
+        return "unix"
+    return str(address)
+

@@ -1,0 +1,169 @@
+"""
+The wire schema: the AMP commands eventd's server and clients exchange.
+
+docs/protocol.md describes the same commands for someone writing a client
+in another language; keep the two in step.
+
+A client sends L{Publish}, L{Subscribe}, L{SubscribeMatch}, L{Unsubscribe}
+and L{Stats}, each answered by the server, and the one-way L{Emit}.  The
+server sends L{Deliver}, which is never answered: its single argument
+carries a batch of events (L{eventd.wire.records}).  The errors each command
+may answer with, and their codes, come from L{eventd.errors.WIRE_CODES}.
+"""
+
+from struct import pack
+from typing import Sequence
+
+from twisted.protocols import amp
+
+from eventd.errors import (
+    BadArguments,
+    BadPattern,
+    BadSubject,
+    MessageTooLarge,
+    TooManySubscriptions,
+    wire_errors,
+)
+from eventd.wire.arguments import (
+    ChunkedBytes,
+    EmittedBatch,
+    EventBatch,
+    JSONValue,
+    chunked,
+)
+
+
+class _EventdCommand(amp.Command):
+    """
+    What every eventd command shares: arguments that cannot be decoded are
+    refused with L{BadArguments} (the server raises it before the command
+    runs).
+    """
+
+    errors = wire_errors(BadArguments)
+
+
+class Publish(_EventdCommand):
+    """
+    Publish one message on one or more subjects: one event per subject, all
+    with the same server time.  Answered once every subscriber's queue took
+    the events (in block mode that may wait for a slow subscriber).
+    """
+
+    commandName = b"publish"
+    arguments = [
+        (b"subjects", amp.ListOf(amp.Unicode())),
+        (b"codec", amp.Unicode()),
+        (b"payload", ChunkedBytes()),
+    ]
+    response = [(b"time", amp.Float())]
+    errors = wire_errors(BadSubject, MessageTooLarge)
+
+
+class Subscribe(_EventdCommand):
+    """
+    Subscribe this connection to exact subjects (case-insensitive).
+    """
+
+    commandName = b"subscribe"
+    arguments = [(b"subjects", amp.ListOf(amp.Unicode()))]
+    response: list[tuple[bytes, amp.Argument]] = []
+    errors = wire_errors(BadSubject, TooManySubscriptions)
+
+
+class SubscribeMatch(_EventdCommand):
+    """
+    Subscribe this connection to every subject matching one of these regular
+    expressions (RE2 syntax, anchored at the start, case-insensitive).
+    """
+
+    commandName = b"subscribe_match"
+    arguments = [(b"patterns", amp.ListOf(amp.Unicode()))]
+    response: list[tuple[bytes, amp.Argument]] = []
+    errors = wire_errors(BadPattern, TooManySubscriptions)
+
+
+class Unsubscribe(_EventdCommand):
+    """
+    Drop subscriptions: each name is removed as an exact subject and as a
+    pattern.  Names not subscribed to are ignored.
+    """
+
+    commandName = b"unsubscribe"
+    arguments = [(b"subjects", amp.ListOf(amp.Unicode()))]
+    response: list[tuple[bytes, amp.Argument]] = []
+
+
+class Stats(_EventdCommand):
+    """
+    The server's figures: totals since it started, and one record per
+    subscribing connection; see L{eventd.server.stats.ServerStats.as_dict}.
+
+    They travel as one JSON object rather than as AMP values: a client in
+    any language reads them with the JSON parser it already has, new figures
+    can be added without changing the schema, and the list of subscribers,
+    which grows with the connections, may pass the 65,535 bytes of one AMP
+    value.
+    """
+
+    commandName = b"stats"
+    arguments: list[tuple[bytes, amp.Argument]] = []
+    response = [(b"stats", JSONValue())]
+
+
+class Emit(_EventdCommand):
+    """
+    Client to server: many publishes in one box, not answered.  The fast
+    way to publish: no answer to wait for, one box for all the publishes a
+    client made in one turn of its event loop.  Flow control is TCP's: the
+    server stops reading a client whose publishes wait for room (block
+    mode).  A publish the server refuses is counted, logged and skipped.
+    """
+
+    commandName = b"emit"
+    arguments = [(b"publishes", EmittedBatch())]
+    requiresAnswer = False
+
+
+class Deliver(amp.Command):
+    """
+    Server to subscriber: a batch of events, oldest first.  Never answered.
+    """
+
+    commandName = b"deliver"
+    arguments = [(b"events", EventBatch())]
+    requiresAnswer = False
+
+
+def _key_value(key: bytes, value: bytes) -> bytes:
+    return pack("!H", len(key)) + key + pack("!H", len(value)) + value
+
+
+def _one_way_box(command: type[amp.Command], key: bytes, records: Sequence[bytes]) -> bytes:
+    """
+    A serialized one-way box of C{command} whose one L{ChunkedBytes}
+    argument, C{key}, is the concatenation of pre-encoded C{records}: built
+    by joining the records rather than encoding them again.  It holds the
+    same keys and values as the command itself would send (the key order
+    may differ, which AMP ignores).
+    """
+    parts = [_key_value(amp.COMMAND, command.commandName)]
+    parts.extend(_key_value(*item) for item in chunked(key, b"".join(records)))
+    parts.append(b"\x00\x00")
+    return b"".join(parts)
+
+
+def deliver_box(records: Sequence[bytes]) -> bytes:
+    """
+    The serialized L{Deliver} box carrying these records (from
+    L{eventd.wire.records.encode_event}).
+    """
+    return _one_way_box(Deliver, b"events", records)
+
+
+def emit_box(records: Sequence[bytes]) -> bytes:
+    """
+    The serialized L{Emit} box carrying these records (from
+    L{eventd.wire.records.encode_emitted}).
+    """
+    return _one_way_box(Emit, b"publishes", records)

@@ -1,0 +1,115 @@
+"""
+C{eventd sub} as users run it, against a real C{twistd -n eventd} server on
+a loopback port.
+"""
+
+import itertools
+import json
+import os
+import re
+import signal
+import time
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
+from twisted.trial.unittest import TestCase
+
+from tests.cli.commands import CHILD_ENV, Command, start
+from tests.servers import WAIT, connected, run_server, within
+
+SIGNAL_SECONDS = 5
+"""Seconds C{eventd sub} may take to end after a signal (it needs well under one)."""
+
+TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\S+) (.+)$")
+
+
+class SubTests(TestCase):
+    timeout = 90
+
+    async def setUp(self):
+        self.server = await run_server(self, "-p", "0")
+        self.publisher = await connected(self, self.server.uri)
+
+    def sub(self, *args: str) -> Command:
+        return start(self, "sub", "--server", self.server.uri, *args)
+
+    async def publish_until(self, until: Deferred, subject: str) -> None:
+        """
+        Publish 0, 1, 2, ... on C{subject}, each once the last is answered,
+        until C{until} fires.  The child subscribes at a moment we cannot
+        see; this keeps events coming until it has shown us it has them.
+        """
+        numbers = itertools.count()
+        repeat = LoopingCall(lambda: self.publisher.publish(subject, next(numbers)))
+        repeat.start(0.05)
+        try:
+            await within(until, WAIT)
+        finally:
+            repeat.stop()
+
+    def numbers(self, lines: list[str], subject: str) -> list[int]:
+        """The messages of text-format lines, checking their form."""
+        numbers = []
+        for line in lines:
+            match = TEXT_LINE.match(line)
+            self.assertIsNotNone(match, line)
+            self.assertEqual(match.group(1), subject)
+            numbers.append(json.loads(match.group(2)))
+        return numbers
+
+    async def test_count_prints_that_many_lines_and_exits_0(self):
+        sub = self.sub("counted", "--count", "3")
+        await self.publish_until(sub.when_ended(), "counted")
+        self.assertEqual((sub.exit_code, sub.stderr), (0, b""), sub)
+        self.assertEqual(len(sub.lines), 3, sub)
+        first = self.numbers(sub.lines, "counted")[0]
+        self.assertEqual(self.numbers(sub.lines, "counted"), [first, first + 1, first + 2])
+
+    async def test_json_format_prints_subject_time_and_msg(self):
+        sub = self.sub("quotes.sun", "--format", "json", "--count", "2")
+        await self.publish_until(sub.when_ended(), "Quotes.Sun")
+        self.assertEqual(sub.exit_code, 0, sub)
+        records = [json.loads(line) for line in sub.lines]
+        self.assertEqual(len(records), 2, sub)
+        for record in records:
+            self.assertEqual(set(record), {"subject", "time", "msg"})
+            self.assertEqual(record["subject"], "Quotes.Sun")
+            self.assertIsInstance(record["time"], float)
+            self.assertLess(abs(record["time"] - time.time()), 600)
+        self.assertEqual(records[1]["msg"], records[0]["msg"] + 1)
+
+    async def test_each_line_reaches_a_pipe_at_once(self):
+        self.assertNotIn("PYTHONUNBUFFERED", CHILD_ENV)
+        sub = self.sub("flushed")
+        await self.publish_until(sub.when_lines(1), "flushed")
+        # Subscribed now: one more event must show up as one more line at
+        # once, not sit in a buffer until more events fill it.
+        await self.publisher.publish("flushed", "last")
+        await within(sub.when(lambda: sub.stdout.endswith(b' flushed "last"\n')), WAIT)
+        self.assertFalse(sub.ended, sub)
+
+    async def test_sigint_ends_sub_quietly(self):
+        await self._ends_quietly_on(signal.SIGINT)
+
+    async def test_sigterm_ends_sub_quietly(self):
+        await self._ends_quietly_on(signal.SIGTERM)
+
+    async def _ends_quietly_on(self, signum: int) -> None:
+        sub = self.sub("signalled")
+        # Its first line shows it is running, and handling signals.
+        await self.publish_until(sub.when_lines(1), "signalled")
+        os.kill(sub.pid, signum)
+        await within(sub.when_ended(), SIGNAL_SECONDS)
+        self.assertIn(sub.exit_code, (0, 130), sub)
+        self.assertNotIn(b"Traceback", sub.stderr)
+        self.assertEqual(sub.stderr, b"")
+
+    async def test_an_invalid_pattern_is_named_in_a_one_line_error(self):
+        sub = self.sub("--match", r"(a)\1")
+        await within(sub.when_ended(), WAIT)
+        self.assertEqual(sub.exit_code, 1, sub)
+        errors = sub.stderr.decode().splitlines()
+        self.assertEqual(len(errors), 1, sub)
+        self.assertTrue(errors[0].startswith("eventd: "), errors)
+        self.assertIn(r"(a)\1", errors[0])
+        self.assertEqual(sub.stdout, b"")

@@ -1,0 +1,78 @@
+"""
+Tests for L{eventd.wire.commands}: chunked values and the Deliver box.
+"""
+
+import msgpack
+from twisted.protocols import amp
+from twisted.trial.unittest import SynchronousTestCase
+
+from eventd.wire.commands import Deliver, Publish, deliver_box
+from eventd.wire.records import WireEvent, decode_events, encode_event
+
+
+def payload_of(size: int) -> bytes:
+    """
+    C{size} bytes that differ from chunk to chunk, so misordered chunks show.
+    """
+    return bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+
+
+def publish_box(payload: bytes) -> amp.AmpBox:
+    return Publish.makeArguments(
+        {"subjects": ["news"], "codec": "raw", "payload": payload}, None
+    )
+
+
+EVENTS = [
+    WireEvent("news", 1.5, "json", b'{"a":1}'),
+    WireEvent("Big.Event", 2.25, "raw", payload_of(70_000)),
+    WireEvent("été", 3.0, "raw", b""),
+]
+
+
+class ChunkedBytesTests(SynchronousTestCase):
+    def assertChunks(self, size: int, chunk_sizes: list[int]) -> None:
+        """
+        A payload of C{size} bytes goes out as C{payload}, C{payload.2}, ...
+        of C{chunk_sizes} bytes, and comes back whole.
+        """
+        payload = payload_of(size)
+        box = publish_box(payload)
+        keys = [b"payload"] + [b"payload.%d" % n for n in range(2, len(chunk_sizes) + 1)]
+        self.assertEqual([len(box[key]) for key in keys], chunk_sizes)
+        self.assertNotIn(b"payload.%d" % (len(chunk_sizes) + 1), box)
+        wire = amp.parseString(box.serialize())[0]
+        self.assertEqual(Publish.parseArguments(wire, None)["payload"], payload)
+
+    def test_empty_payload_is_one_empty_value(self) -> None:
+        self.assertChunks(0, [0])
+
+    def test_payload_of_65535_bytes_is_one_value(self) -> None:
+        self.assertChunks(65_535, [65_535])
+
+    def test_payload_of_65536_bytes_is_two_values(self) -> None:
+        self.assertChunks(65_536, [65_535, 1])
+
+    def test_payload_of_200000_bytes_is_four_values(self) -> None:
+        self.assertChunks(200_000, [65_535, 65_535, 65_535, 3_395])
+
+
+class DeliverTests(SynchronousTestCase):
+    records = [encode_event(*event) for event in EVENTS]
+
+    def test_deliver_box_is_what_deliver_would_send(self) -> None:
+        box = Deliver.makeArguments({"events": EVENTS}, None)
+        box[amp.COMMAND] = Deliver.commandName
+        self.assertEqual(deliver_box(self.records), box.serialize())
+
+    def test_deliver_box_parses_back_to_the_events_in_order(self) -> None:
+        [box] = amp.parseString(deliver_box(self.records))
+        self.assertEqual(box[amp.COMMAND], b"deliver")
+        self.assertEqual(Deliver.parseArguments(box, None)["events"], EVENTS)
+
+    def test_decode_events_ignores_extra_trailing_elements(self) -> None:
+        record = msgpack.packb(["news", 1.5, "raw", b"p", {"future": True}])
+        self.assertEqual(
+            decode_events(record + self.records[0]),
+            [WireEvent("news", 1.5, "raw", b"p"), EVENTS[0]],
+        )
