@@ -7,7 +7,7 @@ keeping one client from hurting the others:
 
   - Box size is bounded.  Boxes are read by a L{BoxReader}, which keeps only
     the routing keys of a box that grows past the message limit; such a box
-    is answered with MESSAGE_TOO_LARGE once it ends, so the connection stays
+    is refused with L{MessageTooLarge} once it ends, so the connection stays
     usable and memory stays bounded.
   - Reading can be held, by several parties at once: a publish waiting for
     room in a full queue (block mode), and the peer not taking what we send

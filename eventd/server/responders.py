@@ -9,10 +9,11 @@ translation between the two, and the waiting of a block-mode publisher.
 
 from typing import Callable, Iterator, Union
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.protocols import amp
+from twisted.python.failure import Failure
 
 from eventd.errors import WIRE_CODES, BadArguments, EventdError
 from eventd.server.broker import SubscriptionManager
@@ -37,8 +38,8 @@ class Responders(amp.CommandLocator):
     """
     The responders for one connection's commands.
 
-    @ivar refused: requests of this connection refused without an answer
-        to carry the refusal (emitted publishes, one-way boxes).
+    @ivar refused: requests of this connection refused with nobody to tell:
+        emitted publishes, and requests sent without C{_ask}.
     """
 
     log = Logger()
@@ -70,30 +71,49 @@ class Responders(amp.CommandLocator):
 
     def locateResponder(self, name: bytes):
         """
-        Find the responder for a command, refusing a box whose arguments
-        cannot be decoded rather than letting AMP drop the connection over
-        it: with L{BadArguments} if the box asks for an answer, else by
-        counting and logging it.
+        Find the responder for a command, wrapped so that a refusal never
+        costs the client its connection: a box whose arguments cannot be
+        decoded is refused with L{BadArguments}, and a box that asks for no
+        answer (no C{_ask}) has any refusal counted and logged (L{refuse})
+        instead of answered.
         """
         responder = super().locateResponder(name)
-        if responder is None:
-            return None
         command = name.decode("ascii", "replace")
 
-        def decode_then_respond(box: amp.AmpBox) -> Deferred:
+        def respond(box: amp.AmpBox) -> Deferred:
+            if responder is None:
+                raise amp.RemoteAmpError(
+                    amp.UNHANDLED_ERROR_CODE, f"no such command: {command!r}"
+                )
             # AMP decodes the arguments synchronously, before it calls the
             # responder; errors of the responder itself arrive as a failed
-            # Deferred and pass through untouched.
+            # Deferred.
             try:
                 return responder(box)
             except Exception as e:
-                reason = f"cannot decode the arguments of {command}: {e}"
-                if amp.ASK not in box:
-                    self.refuse(BadArguments(reason))
-                    return succeed({})
-                raise amp.RemoteAmpError(WIRE_CODES[BadArguments], reason) from e
+                raise amp.RemoteAmpError(
+                    WIRE_CODES[BadArguments],
+                    f"cannot decode the arguments of {command}: {e}",
+                ) from e
 
-        return decode_then_respond
+        def respond_or_refuse(box: amp.AmpBox) -> Deferred:
+            try:
+                answer = respond(box)
+            except amp.RemoteAmpError as refusal:
+                answer = fail(refusal)
+            return answer.addErrback(self._refuse_unasked)
+
+        return lambda box: respond(box) if amp.ASK in box else respond_or_refuse(box)
+
+    def _refuse_unasked(self, failure: Failure) -> dict:
+        """
+        A request without C{_ask} was refused: nobody waits for the answer.
+        An error of the server's own (not a refusal) goes on to AMP, which
+        logs it and closes the connection.
+        """
+        failure.trap(EventdError, amp.RemoteAmpError)
+        self.refuse(failure.value)
+        return {}
 
     def refuse(self, refusal: Exception) -> None:
         """
@@ -106,10 +126,11 @@ class Responders(amp.CommandLocator):
         if now - self._refusal_reported_at >= REFUSAL_REPORT_SECONDS:
             self._refusal_reported_at = now
             self.log.warn(
-                "refused a request of {peer} ({refused} in all): {reason}",
+                "refused a request of {peer} ({refused} in all): {code} {reason}",
                 peer=self._subscriber.peer,
                 refused=self.refused,
-                reason=refusal,
+                code=_code_of(refusal).decode("ascii", "replace"),
+                reason=getattr(refusal, "description", refusal),
             )
 
     @Publish.responder
@@ -178,3 +199,12 @@ class Responders(amp.CommandLocator):
     @Stats.responder
     def stats(self):
         return {"stats": self._stats().as_dict()}
+
+
+def _code_of(refusal: Exception) -> bytes:
+    """
+    The wire code of a refusal, as an answer would have carried it.
+    """
+    if isinstance(refusal, amp.RemoteAmpError):
+        return refusal.errorCode
+    return WIRE_CODES.get(type(refusal), amp.UNKNOWN_ERROR_CODE)

@@ -3,6 +3,7 @@ The server's connection handling, over in-memory transports: what goes in
 and out as bytes, with a controlled clock.
 """
 
+import msgpack
 from twisted.internet.error import ConnectionDone
 from twisted.logger import capturedLogs
 from twisted.protocols import amp
@@ -13,6 +14,7 @@ from eventd.server.config import ServerConfig
 from eventd.server.protocol import BOX_OVERHEAD_BYTES
 from eventd.wire.commands import (
     Deliver,
+    Emit,
     Publish,
     Subscribe,
     SubscribeMatch,
@@ -297,3 +299,105 @@ class EmitTests(ServerTestCase):
         self.clock.advance(0)
         self.assertEqual(publisher.transport.producerState, "producing")
         self.assertEqual([e.payload for e in subscriber.events()], [b"0", b"1", b"2"])
+
+    def test_one_box_does_not_push_all_its_records_past_a_full_queue(self):
+        """
+        Block mode: once a record goes past a full queue, the rest of the
+        box waits for room, so the queue holds at most its size and one
+        record's events, however many records the box carries.
+        """
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.send(Subscribe, subjects=["s"])
+        subscriber.received()
+        subscriber.protocol.queue.pauseProducing()
+        records = [encode_emitted(["s"], "json", b"%d" % n) for n in range(50)]
+        self.emit(publisher, *records)
+        self.assertEqual(len(subscriber.protocol.queue), self.config.queue_size + 1)
+        for _ in range(25):
+            subscriber.protocol.queue.resumeProducing()
+            subscriber.protocol.queue.pauseProducing()
+            self.assertLessEqual(len(subscriber.protocol.queue), self.config.queue_size + 1)
+        subscriber.protocol.queue.resumeProducing()
+        self.clock.advance(0)
+        self.assertEqual([e.payload for e in subscriber.events()], [b"%d" % n for n in range(50)])
+        self.assertEqual(publisher.transport.producerState, "producing")
+
+    def assertRefused(self, *records: bytes, reason: str) -> None:
+        """
+        Emitting these records publishes none of them, and logs a refusal
+        giving C{reason}.
+        """
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.send_box(b"subscribe_match", amp.AmpBox(patterns=b"\x00\x02.*"))
+        subscriber.received()
+        with capturedLogs() as logged:
+            self.emit(publisher, *records)
+        self.clock.advance(0)
+        self.assertEqual(subscriber.events(), [])
+        self.assertEqual(publisher.protocol.responders.refused, len(records))
+        [warning] = [e for e in logged if "refused a request" in e.get("log_format", "")]
+        self.assertIn(reason, str(warning["reason"]))
+        self.assertEqual(warning["code"], "BAD_ARGUMENTS")
+
+    def test_subjects_given_as_one_string_are_refused(self):
+        self.assertRefused(encode_emitted("news", "json", b"1"), reason="array of strings")
+
+    def test_a_payload_that_is_not_binary_is_refused(self):
+        record = msgpack.packb((["news"], "json", "a str, not bin"))
+        self.assertRefused(record, reason="MessagePack bin")
+
+    def test_a_codec_that_is_not_a_string_is_refused(self):
+        self.assertRefused(msgpack.packb((["news"], 7, b"1")), reason="codec")
+
+    def test_records_that_are_not_messagepack_are_refused_together(self):
+        self.assertRefused(b"\xc1", reason="not MessagePack")
+
+    def test_an_emit_that_asks_is_answered_once_handled(self):
+        publisher = self.peer()
+        tag = publisher.send(Emit, publishes=[(["a"], "json", b"1")])
+        self.assertEqual(publisher.answer(tag), amp.AmpBox({amp.ANSWER: tag}))
+
+    def test_an_emit_that_asks_with_bad_records_gets_bad_arguments(self):
+        publisher = self.peer()
+        tag = publisher.send_box(b"emit", amp.AmpBox(publishes=b"\xc1"))
+        self.assertError(publisher.answer(tag), b"BAD_ARGUMENTS", "not MessagePack")
+
+    def test_an_emit_over_the_box_limit_is_refused_whole(self):
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.send(Subscribe, subjects=["s"])
+        subscriber.received()
+        big = b"x" * 60_000
+        records = [encode_emitted(["s"], "raw", big) for _ in range(40)]
+        with capturedLogs() as logged:
+            self.emit(publisher, *records)
+            self.clock.advance(0)
+        self.assertEqual(subscriber.events(), [])
+        [warning] = [e for e in logged if "refused a request" in e.get("log_format", "")]
+        self.assertEqual(warning["code"], "MESSAGE_TOO_LARGE")
+        self.assertIn("the emit is bigger than the limit", str(warning["reason"]))
+        self.assertFalse(publisher.transport.disconnecting)
+
+
+class OneWayTests(ServerTestCase):
+    """
+    Requests sent without C{_ask}: nobody waits for an answer, so a refusal
+    is counted and logged, and the connection stays open.
+    """
+
+    def send_one_way(self, peer: Peer, name: bytes, box: amp.AmpBox) -> None:
+        box[amp.COMMAND] = name
+        peer.protocol.dataReceived(box.serialize())
+
+    def test_refusals_are_counted_and_the_connection_kept(self):
+        peer = self.peer()
+        with capturedLogs() as logged:
+            self.send_one_way(peer, b"no_such_command", amp.AmpBox())
+            self.send_one_way(peer, b"subscribe", amp.AmpBox(subjects=b"\x00\x00"))
+            self.send_one_way(peer, b"publish", amp.AmpBox(subjects=b"", codec=b"", payload=b""))
+            self.send_one_way(peer, b"subscribe", amp.AmpBox())
+        self.assertEqual(peer.protocol.responders.refused, 4)
+        self.assertEqual(peer.received(), [])
+        self.assertFalse(peer.transport.disconnecting)
+        codes = [e["code"] for e in logged if "refused a request" in e.get("log_format", "")]
+        self.assertEqual(codes, ["UNHANDLED"])  # then quiet, for the rest of the interval
+        self.assertIn(b"_answer", peer.answer(self.publish(peer, "still-open")))

@@ -98,3 +98,26 @@ class CompilePatternTests(SynchronousTestCase):
 
     def test_non_string_pattern_is_refused(self) -> None:
         self.assertRefused(42)
+
+
+class WhereRE2DiffersFromPythonTests(SynchronousTestCase):
+    """
+    The differences docs/protocol.md (section 8) warns Pyro users of.
+    """
+
+    def test_dollar_does_not_match_before_a_final_newline(self) -> None:
+        self.assertIsNone(compile_pattern("^news$").match("news\n"))
+        self.assertIsNotNone(compile_pattern("^news$").match("news"))
+
+    def test_python_end_of_text_is_refused_and_re2s_accepted(self) -> None:
+        self.assertRaises(BadPattern, compile_pattern, r"news\Z")
+        self.assertIsNotNone(compile_pattern(r"news\z").match("NEWS"))
+
+    def test_digits_and_word_characters_are_ascii_only(self) -> None:
+        self.assertIsNone(compile_pattern(r"\d").match("٣"))
+        self.assertIsNone(compile_pattern(r"\w").match("é"))
+        self.assertIsNotNone(compile_pattern(r"\pL").match("é"))
+
+    def test_possessive_and_atomic_forms_are_refused(self) -> None:
+        for pattern in ("a*+", "(?>a)"):
+            self.assertRaises(BadPattern, compile_pattern, pattern)
