@@ -8,6 +8,7 @@ non-editable install); by default it is the twistd beside this Python.
 
 import os
 import re
+import select
 import signal
 import socket
 import sys
@@ -215,6 +216,24 @@ async def connected(testcase: TestCase, uri, **options) -> EventClient:
     return client
 
 
+def silent_port(testcase: TestCase) -> int:
+    """
+    A loopback port that listens but never answers: its backlog is filled
+    by a connection of ours that is never accepted, so the kernel drops
+    every further attempt's SYN.  Closed when the test ends.
+    """
+    silent = socket.socket()
+    testcase.addCleanup(silent.close)
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(0)
+    filler = socket.socket()
+    testcase.addCleanup(filler.close)
+    filler.setblocking(False)
+    filler.connect_ex(silent.getsockname())
+    select.select([], [filler], [], START_SECONDS)  # connected: at once, on loopback
+    return silent.getsockname()[1]
+
+
 @implementer(IStreamClientEndpoint)
 class FixedReceiveBuffer:
     """
@@ -228,11 +247,14 @@ class FixedReceiveBuffer:
     def __init__(self, uri: str, size: int) -> None:
         self._endpoint = clientFromString(reactor, uri)
         self._size = size
+        self.granted: Optional[int] = None
+        """The receive buffer the kernel granted (Linux doubles a request)."""
 
     def connect(self, factory) -> Deferred:
         def fix(protocol):
             handle = protocol.transport.getHandle()
             handle.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._size)
+            self.granted = handle.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
             return protocol
 
         return self._endpoint.connect(factory).addCallback(fix)
@@ -244,16 +266,40 @@ class Collector:
     has C{expected} of them.
     """
 
-    def __init__(self, expected: int) -> None:
-        self.expected = expected
+    def __init__(self, expected: Optional[int] = None) -> None:
         self.messages: list = []
         self.done: Deferred = Deferred()
+        self._expected = expected
 
     def __call__(self, event) -> None:
         self.messages.append(event.msg)
-        if len(self.messages) == self.expected:
-            self.done.callback(self.messages)
+        self._check()
 
+    def expect(self, count: int) -> Deferred:
+        """
+        L{done}, which fires once C{count} messages are in (at once if they
+        are already): for a count known only later than the handler.
+        """
+        self._expected = count
+        self._check()
+        return self.done
+
+    def _check(self) -> None:
+        if self._expected is not None and len(self.messages) >= self._expected:
+            if not self.done.called:
+                self.done.callback(self.messages)
+
+
+async def round_trip(testcase: TestCase, uri) -> None:
+    """
+    Prove a server at C{uri} works: a client subscribes, publishes, and
+    gets its event back.
+    """
+    client = await connected(testcase, uri)
+    got = Collector(1)
+    await client.subscribe("round.trip", got)
+    await client.publish("round.trip", "there and back")
+    testcase.assertEqual(await within(got.done, WAIT), ["there and back"])
 
 
 async def eventually(condition, seconds: float = START_SECONDS, interval: float = 0.05):

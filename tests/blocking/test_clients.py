@@ -12,7 +12,7 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
 
 from eventd.server import WhenFull
-from tests.servers import run_python, serve_in_process
+from tests.servers import run_python, serve_in_process, silent_port
 
 PRELUDE = """
 import json, sys, threading, time
@@ -185,48 +185,68 @@ class ThreadingTests(BlockingClientTestCase):
 
     async def test_calls_from_inside_event_return_while_events_pile_up(self):
         """
-        A slow subscriber with thousands of events behind it subscribes,
-        unsubscribes and aborts from inside event(): the answers must not
-        wait behind the unread events.
+        A subscriber with thousands of events behind it (far more than the
+        client reads ahead: 256 in its inbox, 64 handed over) subscribes,
+        unsubscribes and aborts from inside event(), on the listen() thread.
+        Were an answer stuck behind the unread events, this would deadlock:
+        the handler waits for the answer, the client stops reading until the
+        handler returns.  The script is then cut short by its time limit.
         """
         result = await self.script(
             """
             publisher = Publisher()
             class Busy(Subscriber):
-                seconds = None
+                calls = []
                 def event(self, event):
                     if event.msg == 0:
                         for n in range(1, 3000):
                             publisher.publish("flood", n)
-                        started = time.monotonic()
                         self.subscribe("other")
+                        self.calls.append("subscribe")
                         self.unsubscribe("flood")
-                        self.seconds = time.monotonic() - started
+                        self.calls.append("unsubscribe")
                         self.abort()
             s = Busy()
             s.setThreading(0)
             s.subscribe("flood")
             publisher.publish("flood", 0)
             s.listen()
-            print(json.dumps(s.seconds))
+            print(json.dumps(s.calls))
             """,
         )
-        self.assertLess(result, 10)
+        self.assertEqual(result, ["subscribe", "unsubscribe"])
 
 
 class BadInputTests(BlockingClientTestCase):
-    async def test_no_server_raises_naming_error_within_five_seconds(self):
+    async def test_no_server_raises_naming_error_naming_the_address(self):
         result = await self.script(
             """
-            started = time.monotonic()
             try:
                 Publisher(esURI="tcp:127.0.0.1:1")
             except NamingError as e:
-                print(json.dumps([str(e), time.monotonic() - started]))
+                print(json.dumps(str(e)))
             """
         )
-        self.assertIn("tcp:127.0.0.1:1", result[0])
-        self.assertLess(result[1], 5.5)
+        self.assertIn("cannot reach the event server at tcp:127.0.0.1:1", result)
+
+    async def test_a_server_that_never_answers_raises_naming_error_in_the_end(self):
+        """
+        A listening socket whose backlog is full and which never accepts:
+        the connection attempt gets no answer at all, and the client gives
+        up after its connect timeout.
+        """
+        port = silent_port(self)
+        result = await self.script(
+            f"""
+            try:
+                Publisher(esURI="tcp:127.0.0.1:{port}")
+            except NamingError as e:
+                print(json.dumps(str(e)))
+            """
+        )
+        self.assertEqual(
+            result, f"no event server answered at tcp:127.0.0.1:{port} within 5 seconds"
+        )
 
     async def test_a_message_json_cannot_carry_is_refused_naming_its_type(self):
         result = await self.script(

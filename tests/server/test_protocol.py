@@ -247,6 +247,25 @@ class BlockModeTests(ServerTestCase):
         self.assertEqual(self.publisher.transport.producerState, "producing")
 
 
+class DropModeTests(ServerTestCase):
+    config = ServerConfig(queue_size=10, when_full=WhenFull.DROP)
+
+    def test_a_stalled_subscriber_loses_events_and_nobody_else_does(self):
+        stalled, reader, publisher = self.peer(), self.peer(), self.peer()
+        for peer in (stalled, reader):
+            peer.answer(peer.send(Subscribe, subjects=["s"]))
+        stalled.protocol.queue.pauseProducing()  # its socket takes nothing
+        for n in range(100):
+            self.assertIn(b"_answer", publisher.answer(self.publish(publisher, "s", b"%d" % n)))
+            self.clock.advance(0)
+        everything = [b"%d" % n for n in range(100)]
+        self.assertEqual([e.payload for e in reader.events()], everything)
+        self.assertEqual(reader.protocol.queue.dropped, 0)
+        self.assertEqual(stalled.protocol.queue.dropped, 90)
+        stalled.protocol.queue.resumeProducing()
+        self.assertEqual([e.payload for e in stalled.events()], everything[:10])
+
+
 class EmitTests(ServerTestCase):
     config = ServerConfig(queue_size=2)
 

@@ -7,7 +7,6 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import CannotListenError
-from twisted.internet.task import deferLater
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
@@ -15,9 +14,16 @@ from twisted.trial.unittest import TestCase
 from eventd.errors import BadSubject, MessageTooLarge
 from eventd.server import EventService, WhenFull
 from eventd.server.config import ServerConfig
-from tests.servers import Collector, connected, serve_in_process, within
+from tests.servers import (
+    Collector,
+    FixedReceiveBuffer,
+    connected,
+    serve_in_process,
+    within,
+)
 
 LOAD_EVENTS = 5000
+DRAIN_EVENTS = 3000
 PAD = "x" * 1000
 
 
@@ -65,57 +71,50 @@ class ListeningTests(TestCase):
 class DropModeTests(TestCase):
     timeout = 120
 
-    async def test_a_slow_subscriber_loses_events_and_the_fast_ones_none(self):
+    async def test_each_subscriber_gets_in_order_what_was_not_dropped_for_it(self):
         """
-        Drop mode, --queue-size 100: five fast subscribers get all 5,000
-        events; a subscriber handling one event per 2 ms gets an ordered
-        subset, and the server counted exactly what it did not get.
+        Drop mode, --queue-size 100, over real sockets: a subscriber that
+        stalls while 5,000 events are published (its receive buffer fixed,
+        so that what it can hold is bounded) loses most of them.  For every
+        subscriber, the server counted exactly the events it did not get,
+        and it got the others in publish order.  (That the others lose
+        nothing to the stalled one is shown in memory, where their speed is
+        not the machine's: test_protocol's DropModeTests.)
         """
         service = await serve_in_process(self, queue_size=100, when_full=WhenFull.DROP)
         uri = service.uris[0]
-        fast = [Collector(LOAD_EVENTS) for _ in range(5)]
-        for handler in fast:
-            await (await connected(self, uri)).subscribe("load", handler)
-        slow_messages = []
-        slow_done = Deferred()
-        expected = []
+        stalled = Deferred()
+        self.addCleanup(lambda: stalled.called or stalled.callback(None))
+        received: dict[str, Collector] = {}
 
-        def slow(event):
-            def handled():
-                slow_messages.append(event.msg["n"])
-                if expected and len(slow_messages) == expected[0]:
-                    slow_done.callback(None)
+        async def subscriber(name: str, endpoint) -> None:
+            got = received[name] = Collector()
 
-            return deferLater(reactor, 0.002, handled)
+            def handler(event):
+                got(event)
+                return stalled if name == "stalled" and len(got.messages) == 1 else None
 
-        await (await connected(self, uri)).subscribe(["load", "slow"], slow)
-        [slow_queue] = [
-            queue
+            await (await connected(self, endpoint)).subscribe(["load", name], handler)
+
+        for name in ("first", "second", "third"):
+            await subscriber(name, uri)
+        await subscriber("stalled", FixedReceiveBuffer(uri, 64 * 1024))
+        queues = {
+            name: queue
             for queue in service.broker.subscribers
-            if "slow" in service.broker.subscriptions_of(queue)[0]
-        ]
+            for name in service.broker.subscriptions_of(queue)[0] - {"load"}
+        }
         publisher = await connected(self, uri)
         for n in range(LOAD_EVENTS):
             await publisher.publish("load", {"n": n, "pad": PAD})
+        stalled.callback(None)
 
-        everything = list(range(LOAD_EVENTS))
-        for handler in fast:
-            self.assertEqual([m["n"] for m in await within(handler.done, 60)], everything)
-        expected.append(LOAD_EVENTS - slow_queue.dropped)
-        if len(slow_messages) < expected[0]:
-            await within(slow_done, 60)
-        print(
-            f"drop mode: the slow subscriber got {len(slow_messages)} of {LOAD_EVENTS};"
-            f" the server counted {slow_queue.dropped} dropped"
-        )
-        self.assertGreater(slow_queue.dropped, 0)
-        self.assertEqual(len(slow_messages), LOAD_EVENTS - slow_queue.dropped)
-        self.assertEqual(slow_messages, sorted(set(slow_messages)))
-        self.assertTrue(set(slow_messages) <= set(everything))
-        fast_drops = [
-            q.dropped for q in service.broker.subscribers if q is not slow_queue
-        ]
-        self.assertEqual(fast_drops, [0] * len(fast))
+        self.assertGreater(queues["stalled"].dropped, LOAD_EVENTS // 2)
+        for name, got in received.items():
+            expected = LOAD_EVENTS - queues[name].dropped
+            numbers = [message["n"] for message in await within(got.expect(expected), 60)]
+            self.assertEqual(len(numbers), expected, name)
+            self.assertEqual(numbers, sorted(set(numbers)), name)
 
 
 class InProcessPublishTests(TestCase):
@@ -138,26 +137,48 @@ class GracefulStopTests(TestCase):
     timeout = 60
 
     async def test_queued_events_are_delivered_before_the_connections_close(self):
-        service = await serve_in_process(self, shutdown_seconds=10)
+        """
+        A subscriber stalls, so that most of what is published waits in the
+        server's queue (beyond the socket buffers and the client's inbox)
+        when the server is told to stop; it then catches up, and gets every
+        event before its connection closes.
+        """
+        service = await serve_in_process(self, shutdown_seconds=20, queue_size=10_000)
         got = []
-        all_in = Deferred()
+        stalled, all_in = Deferred(), Deferred()
+        self.addCleanup(lambda: stalled.called or stalled.callback(None))
 
-        def slow(event):
-            def handled():
-                got.append(event.msg)
-                if len(got) == 300:
-                    all_in.callback(None)
+        def handler(event):
+            got.append(event.msg["n"])
+            if len(got) == DRAIN_EVENTS:
+                all_in.callback(got)
+            return stalled if len(got) == 1 else None
 
-            return deferLater(reactor, 0.002, handled)
-
-        subscriber = await connected(self, service.uris[0])
-        await subscriber.subscribe("drain", slow)
+        subscriber = await connected(self, FixedReceiveBuffer(service.uris[0], 64 * 1024))
+        await subscriber.subscribe("drain", handler)
         publisher = await connected(self, service.uris[0])
-        for n in range(300):
-            await publisher.publish("drain", n)
-        await service.stopService()
-        await within(all_in, 10)
-        self.assertEqual(got, list(range(300)))
+        for n in range(DRAIN_EVENTS):
+            publisher.emit("drain", {"n": n, "pad": PAD})
+        await publisher.publish("done", "after the emits")
+        [queue] = service.broker.subscribers
+        self.assertGreater(len(queue), DRAIN_EVENTS // 2)
+        # How many events were still queued when the server said it stopped
+        # and began closing connections: none, if it drained first.
+        queued_at_stop = []
+
+        def observe(event):
+            if event.get("log_format") == "Event Server stopped.":
+                queued_at_stop.append(len(queue))
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+
+        stopped = service.stopService()
+        stalled.callback(None)
+        await within(stopped, 30)
+        self.assertEqual(queued_at_stop, [0])
+        self.assertEqual(service.factory.connections, set())
+        self.assertEqual(await within(all_in, 10), list(range(DRAIN_EVENTS)))
 
     async def test_what_cannot_be_delivered_in_time_is_logged_and_dropped(self):
         logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
@@ -171,9 +192,9 @@ class GracefulStopTests(TestCase):
         publisher = await connected(self, service.uris[0])
         for n in range(3000):
             await publisher.publish("stuck", {"n": n, "pad": PAD})
-        started = reactor.seconds()
+        # The subscriber never reads again: the stop ends only because the
+        # shutdown timeout cuts the drain short.
         await within(service.stopService(), 10)
-        self.assertLess(reactor.seconds() - started, 0.5 + 1.0 + 1.0)
         [warning] = [e for e in logged if "undelivered" in e.get("log_format", "")]
         self.assertEqual(warning["count"], 1)
         self.assertGreater(warning["events"], 0)

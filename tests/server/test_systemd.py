@@ -29,9 +29,8 @@ from eventd.server.tap import Options, makeService
 from tests.servers import (
     START_SECONDS,
     TWISTD,
-    Collector,
     ServerProcess,
-    connected,
+    round_trip,
     spawn,
     within,
 )
@@ -261,14 +260,6 @@ def listen_as_systemd(testcase: TestCase) -> tuple[str, Receiver]:
     port = reactor.listenUNIXDatagram(path, receiver)
     testcase.addCleanup(port.stopListening)
     return path, receiver
-
-
-async def round_trip(testcase: TestCase, uri: str) -> None:
-    client = await connected(testcase, uri)
-    got = Collector(1)
-    await client.subscribe("systemd", got)
-    await client.publish("systemd", "ready")
-    testcase.assertEqual(await within(got.done, 10), ["ready"])
 
 
 class NotifyEndToEndTests(TestCase):
