@@ -10,6 +10,8 @@ The options come from the environment, one variable per server option:
     EVENTD_WHEN_FULL           as --when-full (block or drop)
     EVENTD_MAX_MESSAGE_BYTES   as --max-message-bytes
     EVENTD_SEND_BUFFER_BYTES   as --send-buffer-bytes
+    EVENTD_SHUTDOWN_TIMEOUT    as --shutdown-timeout
+    EVENTD_METRICS             as --metrics
 """
 
 import os

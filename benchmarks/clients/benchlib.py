@@ -162,6 +162,18 @@ class Lifecycle(object):
     at the deadline.
     """
 
+    @classmethod
+    def for_connections(cls, config):
+        """
+        A lifecycle with one tally per connection of a subscriber process's
+        config, in the same order.
+        """
+        tallies = [
+            Tally(spec.get("expected"), config.get("latencies", False))
+            for spec in config["connections"]
+        ]
+        return cls(tallies, config.get("quiet", 2.0), config["deadline"])
+
     def __init__(self, tallies, quiet, deadline):
         self.tallies = tallies
         self.quiet = quiet

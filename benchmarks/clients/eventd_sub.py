@@ -71,11 +71,7 @@ async def subscribe_all(config, lifecycle):
 
 def main():
     config = benchlib.load_config()
-    tallies = [
-        benchlib.Tally(spec.get("expected"), config.get("latencies", False))
-        for spec in config["connections"]
-    ]
-    lifecycle = benchlib.Lifecycle(tallies, config.get("quiet", 2.0), config["deadline"])
+    lifecycle = benchlib.Lifecycle.for_connections(config)
 
     def report(reason):
         lifecycle.report(reason)

@@ -69,11 +69,7 @@ async def run(config, lifecycle):
 
 def main():
     config = benchlib.load_config()
-    tallies = [
-        benchlib.Tally(spec.get("expected"), config.get("latencies", False))
-        for spec in config["connections"]
-    ]
-    lifecycle = benchlib.Lifecycle(tallies, config.get("quiet", 2.0), config["deadline"])
+    lifecycle = benchlib.Lifecycle.for_connections(config)
     asyncio.run(run(config, lifecycle))
 
 

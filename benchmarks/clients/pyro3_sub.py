@@ -37,11 +37,8 @@ class BenchSubscriber(Subscriber):
 
 def main():
     config = benchlib.load_config()
-    tallies = [
-        benchlib.Tally(spec.get("expected"), config.get("latencies", False))
-        for spec in config["connections"]
-    ]
-    lifecycle = benchlib.Lifecycle(tallies, config.get("quiet", 2.0), config["deadline"])
+    lifecycle = benchlib.Lifecycle.for_connections(config)
+    tallies = lifecycle.tallies
     try:
         for spec, tally in zip(config["connections"], tallies):
             threaded = 0 if spec.get("slow_ms") else config.get("threading", 1)

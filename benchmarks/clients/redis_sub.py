@@ -64,11 +64,8 @@ def subscribe_one(host, port, spec, tally, lifecycle, deadline):
 def main():
     config = benchlib.load_config()
     host, port = config["uri"].rsplit(":", 1)
-    tallies = [
-        benchlib.Tally(spec.get("expected"), config.get("latencies", False))
-        for spec in config["connections"]
-    ]
-    lifecycle = benchlib.Lifecycle(tallies, config.get("quiet", 2.0), config["deadline"])
+    lifecycle = benchlib.Lifecycle.for_connections(config)
+    tallies = lifecycle.tallies
     connections = []
     try:
         for spec, tally in zip(config["connections"], tallies):

@@ -14,9 +14,9 @@ from typing import Callable, Optional, Sequence
 
 from eventd.cli.connected import Subparsers
 from eventd.cli.pub import add_pub
+from eventd.cli.service import add_service, add_systemd_units
 from eventd.cli.stats import add_stats
 from eventd.cli.sub import add_sub
-from eventd.cli.service import add_service, add_systemd_units
 
 SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_pub, add_sub, add_stats, add_systemd_units, add_service

@@ -8,9 +8,10 @@ and holds events while the peer is slow.  When it holds C{size} events the
 policy decides, as Pyro 3's PYRO_ES_BLOCKQUEUE did:
 
   - L{WhenFull.BLOCK}: the event is still queued, and L{DeliveryQueue.offer}
-    says so; the publisher then waits for L{DeliveryQueue.when_room} (and
-    the server stops reading from that publisher), so nothing is lost and
-    memory stays bounded by the number of publishers.
+    says so; the publisher then waits for L{DeliveryQueue.when_room}, and
+    the server stops reading from it (an Emit box waits with the rest of
+    its records).  So nothing is lost, and each waiting publisher puts at
+    most one publish past the bound: one event per subject it names.
   - L{WhenFull.DROP}: the event is dropped for this subscriber only, and
     counted.
 

@@ -241,31 +241,30 @@ def makeService(options: Options, reactor: Optional[object] = None) -> IService:
     return top
 
 
-_ENVIRONMENT = {
-    "EVENTD_HOST": "--host",
-    "EVENTD_PORT": "--port",
-    "EVENTD_QUEUE_SIZE": "--queue-size",
-    "EVENTD_WHEN_FULL": "--when-full",
-    "EVENTD_MAX_MESSAGE_BYTES": "--max-message-bytes",
-    "EVENTD_SEND_BUFFER_BYTES": "--send-buffer-bytes",
-    "EVENTD_SHUTDOWN_TIMEOUT": "--shutdown-timeout",
-    "EVENTD_METRICS": "--metrics",
-}
+def environment_variables() -> dict[str, str]:
+    """
+    The EVENTD_* variable of each option that takes a value, for eventd.tac:
+    EVENTD_QUEUE_SIZE for --queue-size, and so on.  (EVENTD_LISTEN, for the
+    repeatable --listen, is read apart.)
+    """
+    return {
+        "EVENTD_" + name.upper().replace("-", "_"): f"--{name}"
+        for name, *_ in Options.optParameters
+    }
 
 
 def options_from_environment(environ: Mapping[str, str]) -> Options:
     """
     Options from EVENTD_* environment variables, for eventd.tac:
     EVENTD_LISTEN holds endpoint strings separated by whitespace, and every
-    other option has the variable named like it (EVENTD_QUEUE_SIZE for
-    --queue-size).
+    other option has the variable named like it (L{environment_variables}).
 
     @raise usage.UsageError: naming the option, if a value is refused.
     """
     argv = []
     for endpoint in environ.get("EVENTD_LISTEN", "").split():
         argv += ["--listen", endpoint]
-    for variable, option in _ENVIRONMENT.items():
+    for variable, option in environment_variables().items():
         if variable in environ:
             argv += [option, environ[variable]]
     options = Options()

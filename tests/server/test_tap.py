@@ -2,6 +2,8 @@
 The command line of `twistd eventd` and the service it makes.
 """
 
+import ast
+import re
 import subprocess
 import sys
 
@@ -11,7 +13,13 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from eventd.server import EventService, WhenFull
 from eventd.server.config import DEFAULT_LISTEN
-from eventd.server.tap import Options, makeService, options_from_environment
+from eventd.server.tap import (
+    Options,
+    environment_variables,
+    makeService,
+    options_from_environment,
+)
+from tests.servers import PROJECT
 
 
 def parsed(*argv: str) -> Options:
@@ -94,6 +102,15 @@ class EnvironmentTests(SynchronousTestCase):
              config.send_buffer_bytes),
             (7, WhenFull.DROP, 99, 0),
         )
+
+    def test_each_option_has_a_variable_named_for_it(self):
+        self.assertEqual(environment_variables()["EVENTD_SHUTDOWN_TIMEOUT"], "--shutdown-timeout")
+        self.assertEqual(len(environment_variables()), len(Options.optParameters))
+
+    def test_the_tac_file_names_every_variable(self):
+        docstring = ast.get_docstring(ast.parse((PROJECT / "eventd.tac").read_text()))
+        named = set(re.findall(r"EVENTD_[A-Z_]+", docstring))
+        self.assertEqual(named, {"EVENTD_LISTEN", *environment_variables()})
 
     def test_no_variables_mean_the_defaults(self):
         self.assertEqual(options_from_environment({})["listen"], [DEFAULT_LISTEN])
