@@ -36,6 +36,21 @@ STOP_SECONDS = 15
 WAIT = 20
 """Seconds any one wait on an event, an answer or a child may take."""
 
+TOTAL_KEYS = {
+    "uptime",
+    "connections",
+    "subscriptions",
+    "patterns",
+    "published",
+    "delivered",
+    "dropped",
+    "subscribers",
+}
+"""The keys of the Stats answer's JSON object (docs/protocol.md, Stats)."""
+
+COLUMNS = ["peer", "subscriptions", "queue_depth", "high_water", "delivered", "dropped"]
+"""The keys of each of its subscribers, in the order C{eventd stats} shows them."""
+
 _URI = re.compile(r"URI= (\S+)")
 
 

@@ -159,3 +159,17 @@ class LayoutTests(SynchronousTestCase):
             ("eventd.cli.stats", "eventd.client"),
         ]
         self.assertEqual(wrong_way(edges), [])
+
+
+class WhereThingsAreTests(SynchronousTestCase):
+    def test_the_readme_names_every_module(self):
+        readme = (PROJECT / "README.md").read_text()
+        table = readme.split("## Where things are", 1)[1]
+        missing = [
+            str(path.relative_to(PROJECT))
+            for path in (PROJECT / "eventd").rglob("*.py")
+            if path.name != "__init__.py"
+            and f"`{path.name}`" not in table
+            and f"`{path.relative_to(PROJECT)}`" not in table
+        ]
+        self.assertEqual(missing, [])

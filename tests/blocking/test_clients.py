@@ -5,6 +5,7 @@ thread of the child; the tests' own reactor must not be shared with it.)
 """
 
 import json
+from pathlib import Path
 from textwrap import dedent
 
 from twisted.internet.testing import EventLoggingObserver
@@ -295,13 +296,16 @@ class SlowSubscriberTests(BlockingClientTestCase):
 
     async def test_a_slow_event_makes_the_server_drop_not_the_client_hoard(self):
         """
-        3,000 events of 1 KiB for a subscriber taking 2 ms each, with a
-        server queue of 10 in drop mode: the server drops, so the client
-        cannot have buffered them all.  (The closing marker may be dropped
-        too, so it is sent until it arrives.)
+        A subscriber that handles nothing until everything is published,
+        and then 2 ms per event, with a server queue of 10 in drop mode:
+        more bytes are published than the kernel could ever buffer for it
+        (tcp_rmem's maximum, read here), so the server must drop, and the
+        client gets exactly what was not dropped.  (The closing marker may
+        be dropped too, so it is sent until it arrives.)
         """
+        events = most_kernel_buffering() // len(PAYLOAD) + 500
         result = await self.script(
-            """
+            f"""
             class Slow(Subscriber):
                 loads = 0
                 def event(self, event):
@@ -313,12 +317,12 @@ class SlowSubscriberTests(BlockingClientTestCase):
             s = Slow()
             s.setThreading(0)
             s.subscribe(["load", "done"])
-            publisher = Publisher()
-            for n in range(3000):
-                publisher.publish("load", "x" * 1000)
+            publisher = Publisher(codec="raw")
+            for n in range({events}):
+                publisher.publish("load", b"x" * {len(PAYLOAD)})
             def mark_the_end():
                 while not s._es_aborted.wait(0.05):
-                    publisher.publish("done", None)
+                    publisher.publish("done", b"")
             threading.Thread(target=mark_the_end, daemon=True).start()
             s.listen()
             print(json.dumps(s.loads))
@@ -327,8 +331,21 @@ class SlowSubscriberTests(BlockingClientTestCase):
         await self.service.factory.disconnect_all(10)
         dropped = sum(e.get("dropped", 0) for e in self.logged if "peer" in e)
         self.assertGreater(dropped, 0)
-        self.assertLess(result, 3000)
-        self.assertGreaterEqual(result, 3000 - dropped)
+        self.assertLess(result, events)
+        self.assertGreaterEqual(result, events - dropped)
+
+
+PAYLOAD = b"x" * 32 * 1024
+
+
+def most_kernel_buffering() -> int:
+    """
+    The most bytes the kernel lets a loopback connection hold: the
+    largest receive buffer and the largest send buffer.
+    """
+    receive = int(Path("/proc/sys/net/ipv4/tcp_rmem").read_text().split()[2])
+    send = int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    return receive + send
 
 
 class ManyThreadsTests(BlockingClientTestCase):

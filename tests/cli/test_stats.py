@@ -8,19 +8,15 @@ import json
 from twisted.trial.unittest import TestCase
 
 from tests.cli.commands import run
-from tests.servers import WAIT, Collector, connected, run_server, within
-
-TOTAL_KEYS = {
-    "uptime",
-    "connections",
-    "subscriptions",
-    "patterns",
-    "published",
-    "delivered",
-    "dropped",
-    "subscribers",
-}
-COLUMNS = ["peer", "subscriptions", "queue_depth", "high_water", "delivered", "dropped"]
+from tests.servers import (
+    COLUMNS,
+    TOTAL_KEYS,
+    WAIT,
+    Collector,
+    connected,
+    run_server,
+    within,
+)
 
 
 class CommandLineTests(TestCase):
