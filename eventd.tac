@@ -2,16 +2,19 @@
 eventd as a .tac file: C{twistd -ny eventd.tac}.
 
 For deployments that would rather not rely on twistd's plugin discovery.
-The options come from the environment, one variable per server option:
+The options come from the environment, one variable per server option,
+named like it (EVENTD_QUEUE_SIZE for --queue-size):
 
     EVENTD_LISTEN              endpoint strings, separated by whitespace
     EVENTD_HOST, EVENTD_PORT   as -n and -p
-    EVENTD_QUEUE_SIZE          as --queue-size
-    EVENTD_WHEN_FULL           as --when-full (block or drop)
-    EVENTD_MAX_MESSAGE_BYTES   as --max-message-bytes
-    EVENTD_SEND_BUFFER_BYTES   as --send-buffer-bytes
-    EVENTD_SHUTDOWN_TIMEOUT    as --shutdown-timeout
-    EVENTD_METRICS             as --metrics
+    EVENTD_QUEUE_SIZE, EVENTD_QUEUE_BYTES, EVENTD_WHEN_FULL
+    EVENTD_SLOW_CONSUMER_TIMEOUT, EVENTD_HEARTBEAT, EVENTD_READ_TIMEOUT
+    EVENTD_MAX_MESSAGE_BYTES, EVENTD_SEND_BUFFER_BYTES, EVENTD_SHUTDOWN_TIMEOUT
+    EVENTD_MAX_PUBLISH_SUBJECTS, EVENTD_MAX_PUBLISH_BYTES, EVENTD_MAX_EMIT_RECORDS
+    EVENTD_MAX_CALL_NAMES, EVENTD_MAX_PATTERN_SIZE, EVENTD_MAX_PATTERN_INSTRUCTIONS
+    EVENTD_MAX_SUBSCRIPTIONS, EVENTD_MAX_TOTAL_SUBSCRIPTIONS
+    EVENTD_MAX_CONNECTIONS, EVENTD_MAX_MEMORY_BYTES
+    EVENTD_METRICS
 """
 
 import os

@@ -41,7 +41,15 @@ class MessageTooLarge(EventdError, ValueError):
 
 class TooManySubscriptions(EventdError):
     """
-    One connection asked for more subscriptions than the server allows.
+    A connection asked for more subscriptions than the server allows it, or
+    than the server holds in all.
+    """
+
+
+class LimitExceeded(EventdError):
+    """
+    A request is over one of the server's limits on what one request may
+    cost; the message names the limit and the option that sets it.
     """
 
 
@@ -51,6 +59,7 @@ WIRE_CODES: dict[type[EventdError], bytes] = {
     BadPattern: b"BAD_PATTERN",
     MessageTooLarge: b"MESSAGE_TOO_LARGE",
     TooManySubscriptions: b"TOO_MANY_SUBSCRIPTIONS",
+    LimitExceeded: b"LIMIT_EXCEEDED",
 }
 """
 Every error the server reports, by the code it has on the wire.  Commands

@@ -19,8 +19,12 @@ class Event:
     @ivar msg: the decoded message.
     @ivar time: the server's clock (seconds since the epoch) when the event
         was published; every subject of one publish carries the same time.
+    @ivar dropped_before: how many events the server dropped for this
+        subscriber just before this one, because its queue was full (under
+        the drop policies); 0 when nothing was missed.
     """
 
     subject: str
     msg: Any
     time: float
+    dropped_before: int = 0

@@ -18,10 +18,16 @@ from typing import Optional
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, TimeoutError, succeed
-from twisted.internet.endpoints import TCP4ServerEndpoint, clientFromString
+from twisted.internet.endpoints import (
+    TCP4ServerEndpoint,
+    clientFromString,
+    connectProtocol,
+)
 from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.protocol import ProcessProtocol, Protocol
 from twisted.internet.task import deferLater
+from twisted.protocols import amp
+from twisted.protocols.amp import IBoxReceiver
 from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
@@ -44,11 +50,27 @@ TOTAL_KEYS = {
     "published",
     "delivered",
     "dropped",
+    "memory_bytes",
+    "memory_peak_bytes",
+    "memory_budget_bytes",
+    "slow_consumers",
+    "refused",
+    "closed",
+    "longest_stall",
     "subscribers",
 }
 """The keys of the Stats answer's JSON object (docs/protocol.md, Stats)."""
 
-COLUMNS = ["peer", "subscriptions", "queue_depth", "high_water", "delivered", "dropped"]
+COLUMNS = [
+    "peer",
+    "subscriptions",
+    "queue_depth",
+    "high_water",
+    "delivered",
+    "dropped",
+    "queue_bytes",
+    "policy",
+]
 """The keys of each of its subscribers, in the order C{eventd stats} shows them."""
 
 _URI = re.compile(r"URI= (\S+)")
@@ -303,6 +325,69 @@ class Collector:
         if self._expected is not None and len(self.messages) >= self._expected:
             if not self.done.called:
                 self.done.callback(self.messages)
+
+
+@implementer(IBoxReceiver)
+class RawPeer(Protocol):
+    """
+    A client that speaks raw bytes: it sends what a test writes, and records
+    every box the server sends it, until the server closes the connection.
+
+    @ivar closed: fires with the boxes received, once the connection is gone.
+    """
+
+    def __init__(self) -> None:
+        self.boxes: list[amp.AmpBox] = []
+        self.closed: Deferred = Deferred()
+        self._parser = amp.BinaryBoxProtocol(self)
+        self._waiting: dict[bytes, Deferred] = {}
+
+    def connectionMade(self) -> None:
+        self._parser.makeConnection(self.transport)
+
+    def dataReceived(self, data: bytes) -> None:
+        self._parser.dataReceived(data)
+
+    def connectionLost(self, reason) -> None:
+        self.closed.callback(self.boxes)
+
+    def startReceivingBoxes(self, sender) -> None:
+        pass
+
+    def ampBoxReceived(self, box: amp.AmpBox) -> None:
+        self.boxes.append(box)
+        tag = box.get(amp.ANSWER) or box.get(amp.ERROR)
+        if tag in self._waiting:
+            self._waiting.pop(tag).callback(box)
+
+    def answered(self, tag: bytes) -> Deferred:
+        """Fires with the answer (or error) to the request tagged C{tag}."""
+        waiter = self._waiting[tag] = Deferred()
+        return waiter
+
+    def stopReceivingBoxes(self, reason) -> None:
+        pass
+
+    def goodbye(self) -> Optional[str]:
+        """The code of the Goodbye the server sent, if it sent one."""
+        codes = [box[b"code"].decode() for box in self.boxes if box.get(amp.COMMAND) == b"goodbye"]
+        return codes[0] if codes else None
+
+
+async def raw_peer(testcase: TestCase, uri: str) -> RawPeer:
+    """
+    A L{RawPeer} connected to C{uri}, its connection closed when the test
+    ends.
+    """
+    peer = await within(connectProtocol(clientFromString(reactor, uri), RawPeer()), WAIT)
+
+    async def close() -> None:
+        if not peer.closed.called:
+            peer.transport.abortConnection()
+            await within(peer.closed, WAIT)
+
+    testcase.addCleanup(close)
+    return peer
 
 
 async def round_trip(testcase: TestCase, uri) -> None:

@@ -60,7 +60,7 @@ class PluginTests(TestCase):
             TWISTD, ["-n", "--pidfile=", "eventd", "--when-full", "sometimes"], path="/"
         )
         self.assertNotEqual(code, 0)
-        self.assertIn(b"--when-full must be 'block' or 'drop'", out + err)
+        self.assertIn(b"--when-full must be one of 'block', 'drop', 'drop-oldest'", out + err)
 
     async def test_banner_names_the_port_really_bound(self):
         server = await run_server(self, "-p", "0")

@@ -57,20 +57,26 @@ class Subscriber:
 
     # Pyro's API.
 
-    def subscribe(self, subjects: Names) -> None:
+    def subscribe(self, subjects: Names, policy: Optional[str] = None) -> None:
         """
         Subscribe to one subject or a sequence of subjects (any case).
+
+        @param policy: what the server does when this subscriber falls
+            behind: C{"block"}, C{"drop"}, C{"drop-oldest"} or
+            C{"disconnect"} (see L{eventd.client.EventClient.subscribe}); an
+            event's C{dropped_before} says how many were dropped before it.
         """
         client = self._es_connection.client
-        self._es_connection.call(client.subscribe, subjects, self._es_receive)
+        self._es_connection.call(client.subscribe, subjects, self._es_receive, policy)
 
-    def subscribeMatch(self, patterns: Names) -> None:
+    def subscribeMatch(self, patterns: Names, policy: Optional[str] = None) -> None:
         """
         Subscribe to every subject one of these regular expressions matches
-        (anchored at the start, any case; RE2 syntax).
+        (anchored at the start, any case; RE2 syntax).  C{policy} is as for
+        L{subscribe}.
         """
         client = self._es_connection.client
-        self._es_connection.call(client.subscribe_match, patterns, self._es_receive)
+        self._es_connection.call(client.subscribe_match, patterns, self._es_receive, policy)
 
     def unsubscribe(self, subjects: Names) -> None:
         """

@@ -23,17 +23,18 @@ def add_stats(subcommands: Subparsers) -> None:
         "stats",
         help="show the server's figures: totals, then one row per subscriber",
         description="Show the server's figures: its uptime, connections (this one "
-        "included), subscriptions, and events published, delivered and dropped since "
-        "it started; then one row per subscribing connection with its subscriptions, "
-        "events queued now, the most ever queued, and events delivered and dropped.",
+        "included), subscriptions, events published, delivered and dropped since it "
+        "started, the memory it holds for clients, slow consumers disconnected, "
+        "requests refused and connections closed (by code), and the longest stall of "
+        "the last minute; then one row per subscribing connection with its "
+        "subscriptions, events queued now, the most ever queued, events delivered and "
+        "dropped, bytes queued now, and what its full queue does.",
     )
     parser.add_argument(
         "--json",
         action="store_true",
-        help='print one JSON object instead, for scripts: the keys "uptime", '
-        '"connections", "subscriptions", "patterns", "published", "delivered", '
-        '"dropped" and "subscribers" (a list of objects with the keys "peer", '
-        '"subscriptions", "queue_depth", "high_water", "delivered", "dropped")',
+        help="print one JSON object instead, for scripts, with the keys "
+        "docs/protocol.md lists for the Stats command",
     )
     add_server_option(parser)
     parser.set_defaults(run=lambda args: run_connected(_stats, args))
@@ -48,10 +49,20 @@ TOTALS = (
     "published",
     "delivered",
     "dropped",
+    "slow_consumers",
 )
-"""The totals the table shows after the uptime, in order."""
+"""The counts the table shows after the uptime, in order."""
 
-COLUMNS = ("peer", "subscriptions", "queue_depth", "high_water", "delivered", "dropped")
+COLUMNS = (
+    "peer",
+    "subscriptions",
+    "queue_depth",
+    "high_water",
+    "delivered",
+    "dropped",
+    "queue_bytes",
+    "policy",
+)
 """The table's columns, one row per subscriber: the keys of its JSON form."""
 
 
@@ -73,6 +84,13 @@ def _stats_table(figures: dict[str, Any]) -> str:
     counts = {**figures, "subscribers": len(subscribers)}
     totals = [("uptime", str(timedelta(seconds=int(figures["uptime"]))))]
     totals += [(name, str(counts[name])) for name in TOTALS]
+    totals += [
+        ("memory", f"{figures['memory_bytes']} bytes (peak {figures['memory_peak_bytes']}, "
+                   f"budget {figures['memory_budget_bytes']})"),
+        ("refused", _by_code(figures["refused"])),
+        ("closed", _by_code(figures["closed"])),
+        ("longest_stall", f"{figures['longest_stall'] * 1000:.1f} ms in the last minute"),
+    ]
     width = max(len(name) for name, _ in totals)
     lines = [f"{name:<{width}}  {value}" for name, value in totals]
     lines.append("")
@@ -87,3 +105,10 @@ def _stats_table(figures: dict[str, Any]) -> str:
         cells += [cell.rjust(fits) for cell, fits in zip(row[1:], widths[1:])]
         lines.append("  ".join(cells))
     return "\n".join(lines)
+
+
+def _by_code(counts: dict[str, int]) -> str:
+    """
+    Counts by code, on one line: C{SLOW_CONSUMER 2, HEARTBEAT_TIMEOUT 1}.
+    """
+    return ", ".join(f"{code} {count}" for code, count in counts.items()) or "none"

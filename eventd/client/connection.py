@@ -19,10 +19,11 @@ from typing import Callable, Optional
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
+from twisted.logger import Logger
 from twisted.protocols import amp
 from zope.interface import implementer
 
-from eventd.wire.commands import Deliver, emit_box
+from eventd.wire.commands import Deliver, Goodbye, Heartbeat, emit_box
 from eventd.wire.records import WireEvent
 
 INBOX_HIGH = 256
@@ -71,10 +72,15 @@ class ClientProtocol(amp.AMP):
     """
     An AMP connection to an eventd server.
 
+    @ivar goodbye: the code and reason the server gave when it closed the
+        connection, if it did.
+
     @param dispatch: called with each event in turn; may return a Deferred,
         and the next event waits until it fires.  It must not raise.
     @param lost: called with this protocol when the connection is lost.
     """
+
+    log = Logger()
 
     def __init__(
         self,
@@ -90,6 +96,7 @@ class ClientProtocol(amp.AMP):
         self._calls = 0
         self._reading_paused = False
         self.sending = _SendWindow()
+        self.goodbye: Optional[tuple[str, str]] = None
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -117,9 +124,31 @@ class ClientProtocol(amp.AMP):
         return self.callRemote(command, **arguments).addBoth(answered)
 
     @Deliver.responder
-    def deliver(self, events: list[WireEvent]) -> dict:
+    def deliver(self, events: list[WireEvent], dropped: Optional[dict[int, int]] = None) -> dict:
+        if dropped:
+            events = [
+                event._replace(dropped_before=dropped[index]) if index in dropped else event
+                for index, event in enumerate(events)
+            ]
         self._inbox.extend(events)
         self._pump()
+        return {}
+
+    @Heartbeat.responder
+    def heartbeat(self) -> dict:
+        """
+        The server asks whether we are still here: answering says so.
+        """
+        return {}
+
+    @Goodbye.responder
+    def goodbye_received(self, code: str, reason: str) -> dict:
+        """
+        The server is about to close the connection, and says why.
+        """
+        self.goodbye = (code, reason)
+        self.log.warn("the event server closes the connection: {code}: {reason}",
+                      code=code, reason=reason)
         return {}
 
     def connectionLost(self, reason) -> None:

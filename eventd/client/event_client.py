@@ -73,6 +73,7 @@ class EventClient:
         self.codec = codec
         self._clock = clock
         self._handlers = HandlerTable()
+        self._policy: Optional[str] = None
         self._protocol: Optional[ClientProtocol] = None
         self._waiting: list[Deferred] = []
         self._disconnect_waiters: list[Deferred] = []
@@ -167,26 +168,46 @@ class EventClient:
             self._emitted = []
             self._emitted_bytes = 0
 
-    def subscribe(self, subjects: Names, handler: Handler) -> Deferred:
+    def subscribe(
+        self, subjects: Names, handler: Handler, policy: Optional[str] = None
+    ) -> Deferred:
         """
         Call C{handler} with every event on these subjects (any case).
+
+        @param policy: what the server should do when this connection's
+            queue is full: C{"block"} (its publishers wait), C{"drop"} (new
+            events are dropped), C{"drop-oldest"} (the oldest are), or
+            C{"disconnect"}; the server's --when-full by default, and it
+            may refuse C{"block"}.  It holds for the whole connection, and
+            again after a reconnection.  A handler learns of dropped events
+            from C{event.dropped_before}.
         """
         subjects = _names(subjects)
-        done = self._call_in_batches(Subscribe, "subjects", subjects)
+        done = self._call_in_batches(Subscribe, "subjects", subjects, policy)
         return done.addCallback(
-            lambda _: self._handlers.add_subjects(handler, subjects)
+            lambda _: self._subscribed(policy, self._handlers.add_subjects, handler, subjects)
         )
 
-    def subscribe_match(self, patterns: Names, handler: Handler) -> Deferred:
+    def subscribe_match(
+        self, patterns: Names, handler: Handler, policy: Optional[str] = None
+    ) -> Deferred:
         """
         Call C{handler} with every event on a subject one of these regular
-        expressions matches (anchored at the start, any case).
+        expressions matches (anchored at the start, any case).  C{policy}
+        is as for L{subscribe}.
         """
         patterns = _names(patterns)
-        done = self._call_in_batches(SubscribeMatch, "patterns", patterns)
+        done = self._call_in_batches(SubscribeMatch, "patterns", patterns, policy)
         return done.addCallback(
-            lambda _: self._handlers.add_patterns(handler, patterns)
+            lambda _: self._subscribed(policy, self._handlers.add_patterns, handler, patterns)
         )
+
+    def _subscribed(
+        self, policy: Optional[str], add: Callable[[Handler, list[str]], None], *args: Any
+    ) -> None:
+        if policy is not None:
+            self._policy = policy
+        add(*args)
 
     def unsubscribe(self, subjects_or_patterns: Names) -> Deferred:
         """
@@ -244,26 +265,33 @@ class EventClient:
         return connected.addCallback(lambda protocol: protocol.call(command, **arguments))
 
     def _call_in_batches(
-        self, command: type[amp.Command], argument: str, names: list[str]
+        self,
+        command: type[amp.Command],
+        argument: str,
+        names: list[str],
+        policy: Optional[str] = None,
     ) -> Deferred:
         """
         Send C{command} with the C{names} as C{argument}, in as many commands
-        as one AMP value needs; fires with None once all are answered.
+        as one AMP value (and the server's default limit of names per call)
+        needs; fires with None once all are answered.
         """
+        extra = {} if policy is None else {"policy": policy}
         return _all_answered(
-            self._call(command, **{argument: batch}) for batch in name_batches(names)
+            self._call(command, **{argument: batch}, **extra) for batch in name_batches(names)
         )
 
     def _resubscribe(self, protocol: ClientProtocol) -> Deferred:
         """
-        A new connection: subscribe it to everything we had, then let
-        waiting calls through.
+        A new connection: subscribe it to everything we had, with the policy
+        we asked for, then let waiting calls through.
         """
+        extra = {} if self._policy is None else {"policy": self._policy}
         calls = [
-            protocol.call(Subscribe, subjects=batch)
+            protocol.call(Subscribe, subjects=batch, **extra)
             for batch in name_batches(self._handlers.subjects)
         ] + [
-            protocol.call(SubscribeMatch, patterns=batch)
+            protocol.call(SubscribeMatch, patterns=batch, **extra)
             for batch in name_batches(self._handlers.patterns)
         ]
         return _all_answered(calls).addCallback(lambda _: self._connected(protocol))
@@ -302,7 +330,12 @@ class EventClient:
         if not handlers:
             return None
         try:
-            event = Event(wire.subject, codec_named(wire.codec).decode(wire.payload), wire.time)
+            event = Event(
+                wire.subject,
+                codec_named(wire.codec).decode(wire.payload),
+                wire.time,
+                wire.dropped_before,
+            )
         except Exception:
             self.log.failure(
                 "cannot decode an event on {subject} (codec {codec}); skipped it",

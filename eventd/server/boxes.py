@@ -77,6 +77,15 @@ class BoxReader:
         """
         return len(self._buffer) + self._stored_bytes
 
+    def discard(self) -> None:
+        """
+        Forget all input held: the connection will read no more.
+        """
+        self._buffer.clear()
+        self._box = amp.AmpBox()
+        self._box_bytes = self._stored_bytes = self._skipping = 0
+        self._key = None
+
     def feed(self, data: bytes) -> None:
         """
         Take bytes received from the client.

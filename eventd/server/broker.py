@@ -3,22 +3,27 @@ The subscription manager: who is subscribed to what, and fan-out.
 
 This is the heart of the server and knows nothing of sockets, codecs or the
 reactor.  It keeps exact subscriptions (by case-folded subject) and pattern
-subscriptions (an RE2 set), and hands each published event to every matching
-L{ISubscriber} exactly once, however many of its subscriptions match.
+subscriptions (L{PatternIndex}), and hands each published event to every
+matching L{ISubscriber} exactly once, however many of its subscriptions
+match.  It also holds the server's limits on subscriptions: per call, per
+subscriber, and in all.
 """
 
+from collections import deque
 from typing import Iterable, Optional
 
-from eventd.errors import TooManySubscriptions
+from eventd.errors import BadPattern, LimitExceeded, TooManySubscriptions
+from eventd.server.config import Limits
 from eventd.server.interfaces import ISubscriber
 from eventd.server.patterns import PatternIndex
 from eventd.wire.subjects import check_subject, compile_pattern, fold_subject
 
-MAX_SUBSCRIPTIONS = 10_000
-"""The most subjects and patterns one subscriber may hold."""
-
 CACHE_ENTRIES = 10_000
-"""How many subjects' subscriber lists are remembered between changes."""
+"""How many subjects' subscriber lists are remembered."""
+
+RECENT_PATTERNS = 64
+"""How many newly added patterns a remembered subscriber list can catch up
+with; an older list is worked out again."""
 
 
 class _Subscriptions:
@@ -36,22 +41,50 @@ class _Subscriptions:
         return len(self.subjects) + len(self.patterns)
 
 
+class _Targets:
+    """
+    A remembered answer to "who gets an event on this subject": the
+    subscribers, and what it depends on, so that a change of subscriptions
+    forgets only the answers it makes wrong.
+
+    @ivar epoch: how many new patterns the index had seen when this was
+        worked out.
+    """
+
+    __slots__ = ("subscribers", "key", "patterns", "epoch")
+
+    def __init__(self, subscribers: tuple, key: str, patterns: list[str], epoch: int):
+        self.subscribers = subscribers
+        self.key = key
+        self.patterns = patterns
+        self.epoch = epoch
+
+
 class SubscriptionManager:
     """
     Subscriptions of many subscribers, and the fan-out of published events.
 
-    Which subscribers a subject reaches is computed once and cached until the
-    subscriptions change, so a steady stream of events on the same subjects
-    costs one dictionary lookup per event, not a pattern match.
+    Which subscribers a subject reaches is worked out once and remembered.
+    A change forgets only what it affects: an exact subscription the
+    subjects that fold to it, a pattern's holders the subjects it matched;
+    and a pattern new to the server is tried, when next needed, against each
+    remembered subject rather than making them all be worked out again.  So
+    a steady stream of events costs one dictionary lookup each, whatever
+    other clients do to their subscriptions.
     """
 
-    def __init__(self, max_subscriptions: int = MAX_SUBSCRIPTIONS) -> None:
-        self.max_subscriptions = max_subscriptions
+    def __init__(self, limits: Limits = Limits()) -> None:
+        self.limits = limits
         self.published = 0
         self._exact: dict[str, dict[ISubscriber, None]] = {}
         self._patterns: PatternIndex[ISubscriber] = PatternIndex()
         self._held: dict[ISubscriber, _Subscriptions] = {}
-        self._targets: dict[str, tuple[ISubscriber, ...]] = {}
+        self._total = 0
+        self._targets: dict[str, _Targets] = {}
+        self._by_key: dict[str, set[str]] = {}
+        self._by_pattern: dict[str, set[str]] = {}
+        self._epoch = 0
+        self._recent: deque[tuple[int, str]] = deque(maxlen=RECENT_PATTERNS)
 
     # Subscriptions.
 
@@ -62,8 +95,11 @@ class SubscriptionManager:
         Either every subject is added or, if one is refused, none is.
 
         @raise BadSubject: if a subject is unusable.
-        @raise TooManySubscriptions: past L{max_subscriptions}.
+        @raise LimitExceeded: if the call names too many.
+        @raise TooManySubscriptions: past a subscriber's or the server's
+            limit.
         """
+        subjects = self._within_call_limit(subjects)
         folded = {fold_subject(check_subject(subject)) for subject in subjects}
         held = self._held.get(subscriber) or _Subscriptions()
         new = folded - held.subjects
@@ -71,36 +107,84 @@ class SubscriptionManager:
         for key in new:
             self._exact.setdefault(key, {})[subscriber] = None
             held.subjects.add(key)
-        self._targets.clear()
+            self._forget_key(key)
 
-    def subscribe_match(self, subscriber: ISubscriber, patterns: Iterable[str]) -> None:
+    def compile(self, pattern: object) -> Optional[int]:
+        """
+        Check a pattern before it is subscribed to: compiling one is the
+        costly part of a subscription, so a caller may spread it over time.
+
+        @return: the size of its compiled program, or None if the server
+            holds it already (nothing to compile).
+        @raise BadPattern: naming the pattern, if RE2 refuses it or it is
+            over the size limit.
+        """
+        if isinstance(pattern, str) and pattern in self._patterns:
+            return None
+        size = compile_pattern(pattern).programsize
+        limit = self.limits.max_pattern_size
+        if size > limit:
+            raise BadPattern(
+                f'pattern "{pattern}" compiles to {size} RE2 instructions; the limit '
+                f"is {limit} (--max-pattern-size)"
+            )
+        return size
+
+    def subscribe_match(
+        self,
+        subscriber: ISubscriber,
+        patterns: Iterable[str],
+        sizes: Optional[dict[str, int]] = None,
+    ) -> None:
         """
         Subscribe to every subject a regular expression matches (anchored at
         the start, without regard to case).
 
         Either every pattern is added or, if one is refused, none is.
 
-        @raise BadPattern: naming the first pattern RE2 refuses.
-        @raise TooManySubscriptions: past L{max_subscriptions}.
+        @param sizes: the size L{compile} gave each pattern the server does
+            not hold yet, if the caller compiled them; else they are
+            compiled here.
+        @raise BadPattern: naming the first pattern refused, when compiled
+            here.
+        @raise LimitExceeded: if the call names too many.
+        @raise TooManySubscriptions: past a subscriber's or the server's
+            limit, of patterns or of their compiled size.
         """
-        patterns = list(dict.fromkeys(patterns))
-        # Patterns somebody holds already compiled; the others are compiled
-        # once, here, so that a refused one leaves everything unchanged.
-        compiled = {p: compile_pattern(p) for p in patterns if p not in self._patterns}
+        patterns = list(dict.fromkeys(self._within_call_limit(patterns)))
+        if sizes is None:
+            sizes = {p: size for p in patterns if (size := self.compile(p)) is not None}
         held = self._held.get(subscriber) or _Subscriptions()
         new = [pattern for pattern in patterns if pattern not in held.patterns]
+        growth = sum(sizes.get(pattern, 0) for pattern in new)
+        budget = self.limits.max_pattern_instructions
+        if self._patterns.instructions + growth > budget:
+            raise TooManySubscriptions(
+                f"the server's patterns would take {self._patterns.instructions + growth} "
+                f"RE2 instructions; the limit is {budget} (--max-pattern-instructions)"
+            )
         self._make_room(subscriber, held, len(new))
         for pattern in new:
-            self._patterns.add(pattern, subscriber, compiled.get(pattern))
+            size = sizes.get(pattern)
+            if size is None:  # nobody held it when the caller compiled
+                size = self.compile(pattern) or 0
+            fresh = self._patterns.add(pattern, subscriber, size)
             held.patterns.add(pattern)
-        self._targets.clear()
+            if fresh:
+                self._epoch += 1
+                self._recent.append((self._epoch, pattern))
+            else:
+                self._forget_pattern(pattern)
 
     def unsubscribe(self, subscriber: ISubscriber, names: Iterable[str]) -> None:
         """
         Drop subscriptions, exact or pattern: as in Pyro 3, each name is
         removed both as a subject and as a pattern.  Names the subscriber
         does not hold are ignored.
+
+        @raise LimitExceeded: if the call names too many.
         """
+        names = self._within_call_limit(names)
         held = self._held.get(subscriber)
         if held is None:
             return
@@ -111,10 +195,9 @@ class SubscriptionManager:
                 self._drop_exact(key, subscriber)
             if name in held.patterns:
                 held.patterns.discard(name)
-                self._patterns.discard(name, subscriber)
+                self._drop_pattern(name, subscriber)
         if not held:
             del self._held[subscriber]
-        self._targets.clear()
 
     def remove(self, subscriber: ISubscriber) -> None:
         """
@@ -126,8 +209,7 @@ class SubscriptionManager:
         for key in held.subjects:
             self._drop_exact(key, subscriber)
         for pattern in held.patterns:
-            self._patterns.discard(pattern, subscriber)
-        self._targets.clear()
+            self._drop_pattern(pattern, subscriber)
 
     # Fan-out.
 
@@ -136,14 +218,9 @@ class SubscriptionManager:
         Every subscriber an event on C{subject} goes to, each once.
         """
         targets = self._targets.get(subject)
-        if targets is None:
-            found = dict(self._exact.get(fold_subject(subject), ()))
-            found.update(dict.fromkeys(self._patterns.match(subject)))
-            targets = tuple(found)
-            if len(self._targets) >= CACHE_ENTRIES:
-                self._targets.clear()
-            self._targets[subject] = targets
-        return targets
+        if targets is not None and targets.epoch == self._epoch:
+            return targets.subscribers
+        return self._work_out(subject, targets).subscribers
 
     def publish(self, subject: str, item: bytes) -> Optional[list[ISubscriber]]:
         """
@@ -193,7 +270,31 @@ class SubscriptionManager:
         """
         return self._patterns.patterns
 
-    # Internals.
+    @property
+    def subscription_count(self) -> int:
+        """
+        Subjects and patterns held, over all subscribers.
+        """
+        return self._total
+
+    @property
+    def pattern_instructions(self) -> int:
+        """
+        The RE2 instructions of every distinct pattern held.
+        """
+        return self._patterns.instructions
+
+    # Limits.
+
+    def _within_call_limit(self, names: Iterable[str]) -> list[str]:
+        names = list(names)
+        limit = self.limits.max_call_names
+        if len(names) > limit:
+            raise LimitExceeded(
+                f"one call may name at most {limit} subjects or patterns; this one "
+                f"names {len(names)} (--max-call-names)"
+            )
+        return names
 
     def _make_room(
         self, subscriber: ISubscriber, held: _Subscriptions, adding: int
@@ -202,17 +303,93 @@ class SubscriptionManager:
         Check that C{subscriber} may hold C{adding} more subscriptions, and
         record C{held} as its holdings if they are new.
         """
-        if len(held) + adding > self.max_subscriptions:
+        mine = self.limits.max_subscriptions
+        if len(held) + adding > mine:
             raise TooManySubscriptions(
-                f"a connection may hold at most {self.max_subscriptions} "
-                f"subscriptions; it holds {len(held)} and asked for {adding} more"
+                f"a connection may hold at most {mine} subscriptions; it holds "
+                f"{len(held)} and asked for {adding} more (--max-subscriptions)"
+            )
+        everybody = self.limits.max_total_subscriptions
+        if self._total + adding > everybody:
+            raise TooManySubscriptions(
+                f"the server holds {self._total} subscriptions, its limit is "
+                f"{everybody} (--max-total-subscriptions)"
             )
         if adding:
             self._held[subscriber] = held
+            self._total += adding
 
     def _drop_exact(self, key: str, subscriber: ISubscriber) -> None:
         holders = self._exact.get(key)
-        if holders is not None:
-            holders.pop(subscriber, None)
-            if not holders:
-                del self._exact[key]
+        if holders is None or subscriber not in holders:
+            return
+        del holders[subscriber]
+        self._total -= 1
+        if not holders:
+            del self._exact[key]
+        self._forget_key(key)
+
+    def _drop_pattern(self, pattern: str, subscriber: ISubscriber) -> None:
+        if subscriber in self._patterns.owners_of(pattern):
+            self._total -= 1
+            self._patterns.discard(pattern, subscriber)
+            self._forget_pattern(pattern)
+
+    # Remembered targets.
+
+    def _work_out(self, subject: str, stale: Optional[_Targets]) -> _Targets:
+        """
+        Who gets an event on C{subject}: from what was remembered, if only
+        a few patterns are new since, else from scratch.
+        """
+        key = fold_subject(subject)
+        if stale is not None and self._recent and stale.epoch >= self._recent[0][0] - 1:
+            patterns = stale.patterns + [
+                pattern
+                for epoch, pattern in self._recent
+                if epoch > stale.epoch
+                and pattern in self._patterns
+                and self._patterns.matches(pattern, subject)
+            ]
+            self._forget(subject)
+        else:
+            if stale is not None:
+                self._forget(subject)
+            patterns = self._patterns.match(subject)
+        found = dict.fromkeys(self._exact.get(key, ()))
+        for pattern in patterns:
+            found.update(dict.fromkeys(self._patterns.owners_of(pattern)))
+        if len(self._targets) >= CACHE_ENTRIES:
+            self._targets.clear()
+            self._by_key.clear()
+            self._by_pattern.clear()
+        targets = _Targets(tuple(found), key, patterns, self._epoch)
+        self._targets[subject] = targets
+        self._by_key.setdefault(key, set()).add(subject)
+        for pattern in patterns:
+            self._by_pattern.setdefault(pattern, set()).add(subject)
+        return targets
+
+    def _forget_key(self, key: str) -> None:
+        for subject in list(self._by_key.get(key, ())):
+            self._forget(subject)
+
+    def _forget_pattern(self, pattern: str) -> None:
+        for subject in list(self._by_pattern.get(pattern, ())):
+            self._forget(subject)
+
+    def _forget(self, subject: str) -> None:
+        targets = self._targets.pop(subject, None)
+        if targets is None:
+            return
+        _discard(self._by_key, targets.key, subject)
+        for pattern in targets.patterns:
+            _discard(self._by_pattern, pattern, subject)
+
+
+def _discard(index: dict[str, set[str]], name: str, subject: str) -> None:
+    subjects = index.get(name)
+    if subjects is not None:
+        subjects.discard(subject)
+        if not subjects:
+            del index[name]

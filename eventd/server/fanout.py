@@ -1,15 +1,20 @@
 """
-Publishing: a publish checked as a whole, then one event per subject handed
-to the broker.  A client's Publish, each record of its Emit, and a publish
-from inside the server's own process all come through here, so all are
-checked alike.
+Publishing: a publish checked as a whole against the server's limits, then
+one event per subject handed to the broker.  A client's Publish, each record
+of its Emit, and a publish from inside the server's own process all come
+through here, so all are checked alike.
+
+A publish may name many subjects, each with many subscribers; so that it
+cannot hold the reactor for long, it is handed to the broker one subject at
+a time (L{Fanout.steps}), and the caller may let other connections be served
+between two subjects.
 """
 
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Iterator, Sequence
 
 from twisted.internet.defer import Deferred, gatherResults
 
-from eventd.errors import BadArguments, BadSubject, MessageTooLarge
+from eventd.errors import BadArguments, BadSubject, LimitExceeded, MessageTooLarge
 from eventd.server.broker import SubscriptionManager
 from eventd.server.config import ServerConfig
 from eventd.server.interfaces import ISubscriber
@@ -18,6 +23,10 @@ from eventd.wire.subjects import check_subject
 
 MAX_CODEC_NAME = 64
 """The longest codec name, in characters."""
+
+RECORD_OVERHEAD = 32
+"""What one event's record costs besides its subject and payload, at most
+(MessagePack headers, the time)."""
 
 
 class Fanout:
@@ -29,21 +38,40 @@ class Fanout:
         self._broker = broker
         self._config = config
 
+    def steps(
+        self, now: float, subjects: Sequence[str], codec: str, payload: bytes
+    ) -> Iterator[Collection[ISubscriber]]:
+        """
+        Check a publish as a whole, then publish it: an iterator that hands
+        the broker one subject's event per step, all with the time C{now}.
+        Either every subject gets its event or, refused, none does.
+
+        @return: an iterator that yields, after each subject, the
+            subscribers now over their bound (block mode), whose room the
+            publisher should wait for (L{when_room}); empty when none are.
+        @raise MessageTooLarge: if the payload is over the limit.
+        @raise LimitExceeded: if it names too many subjects, or its events
+            would be too many bytes.
+        @raise BadSubject: if there is no subject, or one is unusable.
+        @raise BadArguments: if the codec name is too long.
+        """
+        self._check(subjects, codec, payload)
+        return self._publish(now, subjects, codec, payload)
+
     def publish(
         self, now: float, subjects: Sequence[str], codec: str, payload: bytes
     ) -> set[ISubscriber]:
         """
-        Publish a payload on each subject, all with the time C{now}, after
-        checking the publish as a whole: either every subject gets its event
-        or none does.
+        Check and publish at once: L{steps}, all of them.
 
-        @return: the subscribers now over their bound (block mode), whose
-            room the publisher should wait for (L{when_room}); empty when
-            there are none.
-        @raise MessageTooLarge: if the payload is over the limit.
-        @raise BadSubject: if there is no subject, or one is unusable.
-        @raise BadArguments: if the codec name is too long.
+        @return: every subscriber now over its bound (block mode).
         """
+        full: set[ISubscriber] = set()
+        for over in self.steps(now, subjects, codec, payload):
+            full.update(over)
+        return full
+
+    def _check(self, subjects: Sequence[str], codec: str, payload: bytes) -> None:
         limit = self._config.max_message_bytes
         if len(payload) > limit:
             raise MessageTooLarge(
@@ -51,16 +79,31 @@ class Fanout:
             )
         if not subjects:
             raise BadSubject("publish needs at least one subject")
+        limits = self._config.limits
+        if len(subjects) > limits.max_publish_subjects:
+            raise LimitExceeded(
+                f"a publish may name at most {limits.max_publish_subjects} subjects; "
+                f"this one names {len(subjects)} (--max-publish-subjects)"
+            )
         for subject in subjects:
             check_subject(subject)
         if len(codec) > MAX_CODEC_NAME:
             raise BadArguments(f"codec name longer than {MAX_CODEC_NAME} characters")
-        full: set[ISubscriber] = set()
+        size = sum(len(subject) for subject in subjects) + len(subjects) * (
+            len(payload) + len(codec) + RECORD_OVERHEAD
+        )
+        if size > limits.max_publish_bytes:
+            raise LimitExceeded(
+                f"a publish may make at most {limits.max_publish_bytes} bytes of "
+                f"events; this one, {len(subjects)} subjects of a "
+                f"{len(payload)}-byte message, would make {size} (--max-publish-bytes)"
+            )
+
+    def _publish(
+        self, now: float, subjects: Sequence[str], codec: str, payload: bytes
+    ) -> Iterator[Collection[ISubscriber]]:
         for subject in subjects:
-            over = self._broker.publish(subject, encode_event(subject, now, codec, payload))
-            if over is not None:
-                full.update(over)
-        return full
+            yield self._broker.publish(subject, encode_event(subject, now, codec, payload)) or ()
 
 
 def when_room(subscribers: Iterable[ISubscriber]) -> Deferred[None]:

@@ -6,7 +6,7 @@ a subscriber's queue hands batches to an L{IDeliverySink} without knowing
 what a socket is.  Tests provide both with plain in-memory objects.
 """
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
@@ -39,9 +39,13 @@ class IDeliverySink(Interface):
     Where a delivery queue writes: in the server, the subscriber's connection.
     """
 
-    def write_events(items: Sequence[bytes]) -> None:
+    def write_events(items: Sequence[bytes], gaps: Optional[dict[int, int]]) -> None:
         """
         Send these encoded events, in order, to the subscriber.
+
+        @param gaps: how many events were dropped for the subscriber just
+            before some of them, by their index in C{items}; None if none
+            were.
         """
 
     def sending_paused() -> None:
@@ -53,6 +57,12 @@ class IDeliverySink(Interface):
     def sending_resumed() -> None:
         """
         The peer takes data again.
+        """
+
+    def slow_consumer(reason: str) -> None:
+        """
+        The queue gave up on its subscriber, for C{reason}: close the
+        connection, telling the peer why.
         """
 
 
@@ -70,4 +80,17 @@ class IClientConnection(IDeliverySink):
     def release_reading() -> None:
         """
         Undo one L{hold_reading}.
+        """
+
+    def share_used() -> bool:
+        """
+        Whether this connection has had its share of the reactor's time
+        since L{begin_share}: work done for it should then wait for the
+        next turn, so the other connections are served meanwhile.
+        """
+
+    def begin_share() -> None:
+        """
+        Work for this connection resumes in a new turn of the reactor: its
+        share starts again.
         """

@@ -96,11 +96,51 @@ class StatsCollector:
                 "The most events a connected subscriber's queue ever held.",
                 max((queue.high_water for queue in queues), default=0),
             ),
+            (
+                "eventd_memory_bytes",
+                "Bytes held for clients: queued events and unhandled input.",
+                stats.memory_bytes,
+            ),
+            (
+                "eventd_memory_budget_bytes",
+                "The most bytes the server holds for its clients (--max-memory-bytes).",
+                stats.memory_budget_bytes,
+            ),
+            (
+                "eventd_reactor_stall_seconds_max",
+                "The longest the reactor was kept from serving connections, last minute.",
+                stats.longest_stall,
+            ),
         ]
         for name, documentation, value in counters:
             yield CounterMetricFamily(name, documentation, value=value)
         for name, documentation, value in gauges:
             yield GaugeMetricFamily(name, documentation, value=value)
+        yield CounterMetricFamily(
+            "eventd_slow_consumers",
+            "Subscribers disconnected for not keeping up.",
+            value=stats.slow_consumers,
+        )
+        yield _by_code(
+            "eventd_refusals", "Requests refused, by error code.", stats.refused
+        )
+        yield _by_code(
+            "eventd_closed_connections",
+            "Connections the server closed, by the reason its Goodbye gave "
+            "(HEARTBEAT_TIMEOUT, SLOW_CONSUMER, ...).",
+            stats.closed,
+        )
+
+
+def _by_code(name: str, documentation: str, counts: dict[str, int]) -> Metric:
+    """
+    A counter with one series per code: codes are a fixed, small set (the
+    wire's error codes, the Goodbye codes), unlike peers.
+    """
+    family = CounterMetricFamily(name, documentation, labels=["code"])
+    for code, count in counts.items():
+        family.add_metric([code], count)
+    return family
 
 
 class MetricsSite(Site):

@@ -2,23 +2,33 @@
 The responders to one client's commands: AMP arguments in, calls on the
 fan-out and the broker, AMP answers out.
 
-The policy (who gets what, what a full queue does) lives in the broker and
-the queues, the byte handling in L{eventd.server.protocol}; here is only the
-translation between the two, and the waiting of a block-mode publisher.
+The policy (who gets what, what a full queue does, what the limits are)
+lives in the broker, the fan-out and the queues, the byte handling in
+L{eventd.server.protocol}; here is the translation between the two, and the
+pacing of work that may be long: a publish to many subjects, an Emit box of
+many records, many patterns to compile.  Such work goes in steps; between
+two steps it waits for room (a block-mode publisher) or, once this
+connection has had its share of the reactor's turn, for the next turn, so
+the other connections are served meanwhile.  While it waits, nothing more is
+read from this client, so its requests are still handled in order.
 """
 
-from typing import Callable, Iterator, Union
+from typing import Any, Callable, Collection, Iterable, Iterator, Optional, Union
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.protocols import amp
 from twisted.python.failure import Failure
 
-from eventd.errors import WIRE_CODES, BadArguments, EventdError
+from eventd.errors import WIRE_CODES, BadArguments, EventdError, LimitExceeded
 from eventd.server.broker import SubscriptionManager
+from eventd.server.config import ServerConfig, WhenFull
+from eventd.server.counters import Counters
 from eventd.server.fanout import Fanout, when_room
-from eventd.server.interfaces import IClientConnection, ISubscriber
+from eventd.server.interfaces import IClientConnection
+from eventd.server.queues import DeliveryQueue
 from eventd.server.stats import ServerStats
 from eventd.wire.commands import (
     Emit,
@@ -32,6 +42,10 @@ from eventd.wire.records import check_emitted
 
 REFUSAL_REPORT_SECONDS = 10.0
 """The least time between two warnings about one client's refused requests."""
+
+Steps = Iterator[Collection[Any]]
+"""Work in steps: each step yields the subscribers it left over their bound
+(block mode), to wait for, or nothing."""
 
 
 class Responders(amp.CommandLocator):
@@ -48,23 +62,27 @@ class Responders(amp.CommandLocator):
         self,
         broker: SubscriptionManager,
         fanout: Fanout,
+        config: ServerConfig,
         clock: IReactorTime,
         connection: IClientConnection,
-        subscriber: ISubscriber,
+        queue: DeliveryQueue,
+        counters: Counters,
         *,
         stats: Callable[[], ServerStats],
     ) -> None:
         """
-        @param subscriber: the connection's identity in the broker (its
-            delivery queue).
+        @param queue: the connection's delivery queue, which is its identity
+            as a subscriber in the broker.
         @param stats: takes a snapshot of the whole server's figures, for
             the Stats command: they are the server's, not this connection's.
         """
         self._broker = broker
         self._fanout = fanout
+        self._config = config
         self._clock = clock
         self._connection = connection
-        self._subscriber = subscriber
+        self._queue = queue
+        self._counters = counters
         self._stats = stats
         self.refused = 0
         self._refusal_reported_at = float("-inf")
@@ -72,10 +90,10 @@ class Responders(amp.CommandLocator):
     def locateResponder(self, name: bytes):
         """
         Find the responder for a command, wrapped so that a refusal never
-        costs the client its connection: a box whose arguments cannot be
-        decoded is refused with L{BadArguments}, and a box that asks for no
-        answer (no C{_ask}) has any refusal counted and logged (L{refuse})
-        instead of answered.
+        costs the client its connection, and every refusal is counted: a
+        box whose arguments cannot be decoded is refused with
+        L{BadArguments}, and a box that asks for no answer (no C{_ask}) has
+        any refusal logged (L{refuse}) instead of answered.
         """
         responder = super().locateResponder(name)
         command = name.decode("ascii", "replace")
@@ -96,14 +114,44 @@ class Responders(amp.CommandLocator):
                     f"cannot decode the arguments of {command}: {e}",
                 ) from e
 
-        def respond_or_refuse(box: amp.AmpBox) -> Deferred:
+        def respond_and_count(box: amp.AmpBox) -> Deferred:
             try:
                 answer = respond(box)
             except amp.RemoteAmpError as refusal:
                 answer = fail(refusal)
+            if amp.ASK in box:
+                return answer.addErrback(self._count_answered)
             return answer.addErrback(self._refuse_unasked)
 
-        return lambda box: respond(box) if amp.ASK in box else respond_or_refuse(box)
+        return respond_and_count
+
+    def refuse(self, refusal: Exception) -> None:
+        """
+        Count and log a request refused with nobody to tell, at most one
+        line per L{REFUSAL_REPORT_SECONDS}: a client that keeps getting
+        something wrong is worth one line now and then, not a flood.
+        """
+        code = _code_of(refusal).decode("ascii", "replace")
+        self._counters.refused[code] += 1
+        self.refused += 1
+        now = self._clock.seconds()
+        if now - self._refusal_reported_at >= REFUSAL_REPORT_SECONDS:
+            self._refusal_reported_at = now
+            self.log.warn(
+                "refused a request of {peer} ({refused} in all): {code} {reason}",
+                peer=self._queue.peer,
+                refused=self.refused,
+                code=code,
+                reason=getattr(refusal, "description", refusal),
+            )
+
+    def _count_answered(self, failure: Failure) -> Failure:
+        """
+        Count a refusal the client is about to be told of.
+        """
+        if failure.check(amp.RemoteAmpError):
+            self._counters.refused[_code_of(failure.value).decode("ascii", "replace")] += 1
+        return failure
 
     def _refuse_unasked(self, failure: Failure) -> dict:
         """
@@ -115,32 +163,13 @@ class Responders(amp.CommandLocator):
         self.refuse(failure.value)
         return {}
 
-    def refuse(self, refusal: Exception) -> None:
-        """
-        Count a request refused with nobody to tell, and log it, at most
-        once per L{REFUSAL_REPORT_SECONDS}: a client that keeps getting
-        something wrong is worth one line now and then, not a flood.
-        """
-        self.refused += 1
-        now = self._clock.seconds()
-        if now - self._refusal_reported_at >= REFUSAL_REPORT_SECONDS:
-            self._refusal_reported_at = now
-            self.log.warn(
-                "refused a request of {peer} ({refused} in all): {code} {reason}",
-                peer=self._subscriber.peer,
-                refused=self.refused,
-                code=_code_of(refusal).decode("ascii", "replace"),
-                reason=getattr(refusal, "description", refusal),
-            )
+    # Commands.
 
     @Publish.responder
     def publish(self, subjects: list[str], codec: str, payload: bytes):
         now = self._clock.seconds()
-        full = self._fanout.publish(now, subjects, codec, payload)
         answer = {"time": now}
-        if not full:
-            return answer
-        return self._wait_for_room(full).addCallback(lambda _: answer)
+        return self._run(self._fanout.steps(now, subjects, codec, payload), lambda: answer)
 
     @Emit.responder
     def emit(self, publishes: list[object]) -> Union[dict, Deferred]:
@@ -149,56 +178,133 @@ class Responders(amp.CommandLocator):
         waits for an answer, so a refused publish is counted and logged
         (L{refuse}) and the rest go on.
         """
-        return self._emit(iter(publishes), self._clock.seconds())
+        limit = self._config.limits.max_emit_records
+        if len(publishes) > limit:
+            raise LimitExceeded(
+                f"an emit may carry at most {limit} publishes; this one carries "
+                f"{len(publishes)} (--max-emit-records)"
+            )
+        return self._run(self._emitting(publishes, self._clock.seconds()), dict)
 
-    def _emit(self, records: Iterator[object], now: float) -> Union[dict, Deferred]:
+    def _emitting(self, records: Iterable[object], now: float) -> Steps:
         for record in records:
             try:
-                full = self._fanout.publish(now, *check_emitted(record))
+                steps = self._fanout.steps(now, *check_emitted(record))
             except EventdError as refusal:
                 self.refuse(refusal)
+                yield ()
                 continue
-            if full:
-                # Block mode: the rest of the box waits for room too, so one
-                # box cannot push all its records past a full queue.
-                waited = self._wait_for_room(full)
-                return waited.addCallback(lambda _: self._emit(records, now))
-        return {}
-
-    def _wait_for_room(self, full: set[ISubscriber]) -> Deferred[None]:
-        """
-        Block mode: fire once every queue this publish went past has room,
-        and read no further commands from this publisher meanwhile, so what
-        it sends next stays in its socket, not in our memory.
-        """
-        self._connection.hold_reading()
-
-        def room(result: None) -> None:
-            # Go on reading only after AMP has sent the answer (it does so
-            # once we return), so answers leave in the order requests came.
-            self._clock.callLater(0, self._connection.release_reading)
-            return result
-
-        return when_room(full).addCallback(room)
+            yield from steps
 
     @Subscribe.responder
-    def subscribe(self, subjects: list[str]):
-        self._broker.subscribe(self._subscriber, subjects)
+    def subscribe(self, subjects: list[str], policy: Optional[str] = None):
+        asked = self._policy(policy)
+        self._broker.subscribe(self._queue, subjects)
+        self._set_policy(asked)
         return {}
 
     @SubscribeMatch.responder
-    def subscribe_match(self, patterns: list[str]):
-        self._broker.subscribe_match(self._subscriber, patterns)
-        return {}
+    def subscribe_match(self, patterns: list[str], policy: Optional[str] = None):
+        asked = self._policy(policy)
+        limit = self._config.limits.max_call_names
+        if len(patterns) > limit:  # before any compiling, not only after it
+            raise LimitExceeded(
+                f"one call may name at most {limit} subjects or patterns; this one "
+                f"names {len(patterns)} (--max-call-names)"
+            )
+        sizes: dict[str, int] = {}
+
+        def compiling() -> Steps:
+            # Compiling is the costly part: one pattern a step.
+            for pattern in dict.fromkeys(patterns):
+                size = self._broker.compile(pattern)
+                if size is not None:
+                    sizes[pattern] = size
+                yield ()
+
+        def subscribed() -> dict:
+            self._broker.subscribe_match(self._queue, patterns, sizes)
+            self._set_policy(asked)
+            return {}
+
+        return self._run(compiling(), subscribed)
 
     @Unsubscribe.responder
     def unsubscribe(self, subjects: list[str]):
-        self._broker.unsubscribe(self._subscriber, subjects)
+        self._broker.unsubscribe(self._queue, subjects)
         return {}
 
     @Stats.responder
     def stats(self):
         return {"stats": self._stats().as_dict()}
+
+    # Policies.
+
+    def _policy(self, name: Optional[str]) -> Optional[WhenFull]:
+        """
+        The policy a subscriber asks for, checked against the server's.
+
+        @raise BadArguments: if there is no such policy, or the server does
+            not allow it.
+        """
+        if name is None:
+            return None
+        try:
+            asked = WhenFull(name)
+        except ValueError:
+            choices = ", ".join(policy.value for policy in WhenFull)
+            raise BadArguments(f"no such policy {name!r}; the policies are {choices}")
+        server = self._config.when_full
+        if not server.allows(asked):
+            raise BadArguments(
+                f"policy {name!r} is not allowed: the server's --when-full is "
+                f"{server.value!r}, and only a server that blocks lets a subscriber block"
+            )
+        return asked
+
+    def _set_policy(self, asked: Optional[WhenFull]) -> None:
+        if asked is not None:
+            self._queue.set_policy(asked)
+
+    # Pacing.
+
+    def _run(self, steps: Steps, done: Callable[[], Any]) -> Any:
+        """
+        Do C{steps}, then return C{done()}; or a Deferred of it, if the
+        steps had to wait: for room in full queues (block mode), or for the
+        reactor's next turn once this connection has had its share of this
+        one.
+        """
+        for full in steps:
+            if full:
+                waited = when_room(full)
+            elif self._connection.share_used():
+                waited = deferLater(self._clock, 0, lambda: None)
+            else:
+                continue
+            return self._held_until(waited).addCallback(lambda _: self._resume(steps, done))
+        return done()
+
+    def _resume(self, steps: Steps, done: Callable[[], Any]) -> Any:
+        self._connection.begin_share()
+        return self._run(steps, done)
+
+    def _held_until(self, waited: Deferred) -> Deferred:
+        """
+        Read no further commands from this client until C{waited} fires, so
+        what it sends meanwhile stays in its socket, not in our memory, and
+        its requests are handled in order.
+        """
+        self._connection.hold_reading()
+
+        def go_on(result: object) -> object:
+            # Go on reading only after AMP has sent the answer (it does so
+            # once the responder's Deferred fires), so answers leave in the
+            # order requests came.
+            self._clock.callLater(0, self._connection.release_reading)
+            return result
+
+        return waited.addBoth(go_on)
 
 
 def _code_of(refusal: Exception) -> bytes:

@@ -49,7 +49,7 @@ class EventService(ListeningService):
         config: ServerConfig,
         reactor: IReactorCore,
     ) -> None:
-        self.broker = SubscriptionManager()
+        self.broker = SubscriptionManager(config.limits)
         self.factory = EventServerFactory(self.broker, config, reactor)
         super().__init__(endpoints, self.factory)
         self._reactor = reactor
@@ -79,6 +79,10 @@ class EventService(ListeningService):
         full = self.factory.fanout.publish(now, subjects, codec.name, codec.encode(msg))
         return when_room(full).addCallback(lambda _: now)
 
+    def startService(self) -> None:
+        super().startService()
+        self.factory.start_watching()
+
     def stopService(self) -> Deferred:
         """
         Stop gracefully: stop listening and stop reading commands, go on
@@ -86,6 +90,7 @@ class EventService(ListeningService):
         log what is left undelivered, then close every connection.
         """
         super().stopService()
+        self.factory.stop_watching()
         return self.stopListening().addCallback(
             lambda _: Deferred.fromCoroutine(self._drain_and_close())
         )

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from eventd.server.broker import SubscriptionManager
+from eventd.server.counters import Counters
+from eventd.server.memory import MemoryBudget
 from eventd.server.queues import DeliveryQueue
 
 
@@ -43,6 +45,9 @@ class SubscriberStats:
     @ivar high_water: the most events its queue ever held.
     @ivar delivered: events written to it so far.
     @ivar dropped: events dropped for it because its queue was full.
+    @ivar queue_bytes: bytes of the events waiting in its queue now.
+    @ivar policy: what its full queue does (block, drop, drop-oldest,
+        disconnect).
     """
 
     peer: str
@@ -51,6 +56,8 @@ class SubscriberStats:
     high_water: int
     delivered: int
     dropped: int
+    queue_bytes: int
+    policy: str
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,16 @@ class ServerStats:
         connections since closed too.
     @ivar dropped: events dropped for subscribers with a full queue since
         start, by connections since closed too.
+    @ivar memory_bytes: bytes the server holds for its clients now: events
+        queued for subscribers, input not yet handled.
+    @ivar memory_peak_bytes: the most it ever held.
+    @ivar memory_budget_bytes: the most it may hold (--max-memory-bytes).
+    @ivar slow_consumers: subscribers disconnected for not keeping up.
+    @ivar refused: requests refused since start, by error code.
+    @ivar closed: connections the server closed since start, by the code
+        of its Goodbye (SLOW_CONSUMER, HEARTBEAT_TIMEOUT, ...).
+    @ivar longest_stall: the longest the reactor was kept from serving
+        connections in the last minute, in seconds.
     @ivar subscribers: the connections holding at least one subscription,
         ordered by peer; how many there are is its length.
     """
@@ -80,6 +97,13 @@ class ServerStats:
     published: int
     delivered: int
     dropped: int
+    memory_bytes: int
+    memory_peak_bytes: int
+    memory_budget_bytes: int
+    slow_consumers: int
+    refused: dict[str, int]
+    closed: dict[str, int]
+    longest_stall: float
     subscribers: tuple[SubscriberStats, ...]
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,14 +121,20 @@ def server_stats(
     broker: SubscriptionManager,
     queues: Sequence[DeliveryQueue],
     closed: Totals,
+    counters: Counters,
+    budget: MemoryBudget,
     uptime: float,
+    longest_stall: float,
 ) -> ServerStats:
     """
     Take a snapshot of a server's figures.
 
     @param queues: the delivery queue of every connection.
     @param closed: what connections since closed counted.
+    @param counters: refusals and closings.
+    @param budget: the memory budget of all connections.
     @param uptime: seconds since the server started.
+    @param longest_stall: the reactor's longest stall of the last minute.
     """
     delivered = closed.delivered
     dropped = closed.dropped
@@ -123,6 +153,8 @@ def server_stats(
                     high_water=queue.high_water,
                     delivered=queue.delivered,
                     dropped=queue.dropped,
+                    queue_bytes=queue.bytes,
+                    policy=queue.when_full.value,
                 )
             )
     subscribers.sort(key=lambda subscriber: subscriber.peer)
@@ -134,5 +166,12 @@ def server_stats(
         published=broker.published,
         delivered=delivered,
         dropped=dropped,
+        memory_bytes=budget.used,
+        memory_peak_bytes=budget.peak,
+        memory_budget_bytes=budget.limit,
+        slow_consumers=counters.closed["SLOW_CONSUMER"],
+        refused=dict(sorted(counters.refused.items())),
+        closed=dict(sorted(counters.closed.items())),
+        longest_stall=longest_stall,
         subscribers=tuple(subscribers),
     )

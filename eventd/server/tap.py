@@ -6,6 +6,7 @@ C{python -m eventd}: one code path, three ways in.
 """
 
 import os
+from dataclasses import fields
 from typing import Mapping, Optional
 
 from twisted.application.service import IService, MultiService
@@ -13,11 +14,16 @@ from twisted.internet.endpoints import quoteStringArgument, serverFromString
 from twisted.python import usage
 
 from eventd.server.config import (
+    DEFAULT_HEARTBEAT_SECONDS,
     DEFAULT_LISTEN,
     DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_QUEUE_BYTES,
     DEFAULT_QUEUE_SIZE,
+    DEFAULT_READ_TIMEOUT_SECONDS,
     DEFAULT_SEND_BUFFER_BYTES,
     DEFAULT_SHUTDOWN_SECONDS,
+    DEFAULT_SLOW_CONSUMER_SECONDS,
+    Limits,
     ServerConfig,
     WhenFull,
 )
@@ -44,9 +50,10 @@ def _count(name: str, least: int, most: Optional[int] = None):
     return convert
 
 
-def _seconds(name: str):
+def _seconds(name: str, least: float = 0.0):
     """
-    A converter for an option giving a duration in seconds (0 or more).
+    A converter for an option giving a duration in seconds (C{least} or
+    more).
     """
 
     def convert(text: str) -> float:
@@ -54,11 +61,38 @@ def _seconds(name: str):
             value = float(text)
         except ValueError:
             raise usage.UsageError(f"--{name} wants a number of seconds, not {text!r}")
-        if not value >= 0:
-            raise usage.UsageError(f"--{name} must be 0 or more, not {text}")
+        if not value >= least:
+            raise usage.UsageError(f"--{name} must be {least:g} or more, not {text}")
         return value
 
     return convert
+
+
+LIMIT_DESCRIPTIONS = {
+    "max_publish_subjects": "Subjects one publish may name",
+    "max_publish_bytes": "Bytes of events one publish may make (subjects x message)",
+    "max_emit_records": "Publishes one emit box may carry",
+    "max_call_names": "Subjects or patterns one subscribe, subscribe-match or "
+    "unsubscribe may name",
+    "max_pattern_size": "RE2 instructions one compiled pattern may take",
+    "max_subscriptions": "Subjects and patterns one connection may hold",
+    "max_total_subscriptions": "Subjects and patterns all connections may hold",
+    "max_pattern_instructions": "RE2 instructions all distinct patterns may take",
+    "max_connections": "Clients connected at once",
+    "max_memory_bytes": "Bytes of queued events and unhandled input over all "
+    "connections; past it the connection holding the most is disconnected",
+}
+"""What each of L{Limits}'s fields limits, for its option's help."""
+
+
+def _limit_options() -> list[tuple[str, int, str]]:
+    """
+    One option per limit: its name, default, and help.
+    """
+    return [
+        (limit.name.replace("_", "-"), limit.default, LIMIT_DESCRIPTIONS[limit.name])
+        for limit in fields(Limits)
+    ]
 
 
 class Options(usage.Options):
@@ -90,12 +124,44 @@ class Options(usage.Options):
             _count("queue-size", 1),
         ],
         [
+            "queue-bytes",
+            None,
+            DEFAULT_QUEUE_BYTES,
+            "Bytes each subscriber's queue holds; it is full at either bound.",
+            _count("queue-bytes", 1),
+        ],
+        [
             "when-full",
             None,
             WhenFull.BLOCK.value,
             "What a full subscriber queue does: 'block' makes publishers wait "
-            "(nothing lost), 'drop' drops new events for that subscriber only "
-            "(Pyro's PYRO_ES_BLOCKQUEUE).",
+            "(nothing lost; Pyro's PYRO_ES_BLOCKQUEUE), 'drop' drops new events "
+            "for that subscriber only, 'drop-oldest' drops its oldest, "
+            "'disconnect' disconnects it. The default for every subscriber and "
+            "the limit of what one may ask for: only 'block' allows 'block'.",
+        ],
+        [
+            "slow-consumer-timeout",
+            None,
+            DEFAULT_SLOW_CONSUMER_SECONDS,
+            "Seconds a subscriber's queue may stay full in block mode before the "
+            "subscriber is disconnected and its publishers go on.",
+            _seconds("slow-consumer-timeout", least=0.001),
+        ],
+        [
+            "heartbeat",
+            None,
+            DEFAULT_HEARTBEAT_SECONDS,
+            "Seconds of silence after which a client is asked for a heartbeat; "
+            "one that stays silent as long again is disconnected. 0: no heartbeats.",
+            _seconds("heartbeat"),
+        ],
+        [
+            "read-timeout",
+            None,
+            DEFAULT_READ_TIMEOUT_SECONDS,
+            "Seconds a request may take to arrive once begun.",
+            _seconds("read-timeout", least=0.001),
         ],
         [
             "max-message-bytes",
@@ -119,6 +185,10 @@ class Options(usage.Options):
             "On SIGTERM or SIGINT, how many seconds to go on delivering queued "
             "events before closing the connections anyway.",
             _seconds("shutdown-timeout"),
+        ],
+        *[
+            [name, None, default, f"{description} (default {default}).", _count(name, 1)]
+            for name, default, description in _limit_options()
         ],
         [
             "metrics",
@@ -154,8 +224,9 @@ class Options(usage.Options):
         try:
             self["when-full"] = WhenFull(self["when-full"])
         except ValueError:
+            choices = ", ".join(repr(policy.value) for policy in WhenFull)
             raise usage.UsageError(
-                f"--when-full must be 'block' or 'drop', not {self['when-full']!r}"
+                f"--when-full must be one of {choices}, not {self['when-full']!r}"
             )
         if self["host"] is not None or self["port"] is not None:
             host = self["host"] or DEFAULT_HOST
@@ -178,10 +249,20 @@ class Options(usage.Options):
         """
         return ServerConfig(
             queue_size=self["queue-size"],
+            queue_bytes=self["queue-bytes"],
             when_full=self["when-full"],
             max_message_bytes=self["max-message-bytes"],
             send_buffer_bytes=self["send-buffer-bytes"],
             shutdown_seconds=self["shutdown-timeout"],
+            slow_consumer_seconds=self["slow-consumer-timeout"],
+            heartbeat_seconds=self["heartbeat"],
+            read_timeout_seconds=self["read-timeout"],
+            limits=Limits(
+                **{
+                    name.replace("-", "_"): self[name]
+                    for name, _, _ in _limit_options()
+                }
+            ),
         )
 
 

@@ -18,8 +18,10 @@ from eventd.wire.records import (
     WireEvent,
     decode_emitted,
     decode_events,
+    decode_gaps,
     encode_emitted,
     encode_event,
+    encode_gaps,
 )
 
 MAX_VALUE_BYTES = amp.MAX_VALUE_LENGTH
@@ -78,17 +80,23 @@ def chunked(name: bytes, data: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield chunk_key(name, number), data[start : start + MAX_VALUE_BYTES]
 
 
-def name_batches(names: Sequence[str]) -> Iterator[list[str]]:
+NAMES_PER_CALL = 1000
+"""Subjects or patterns a client names in one call: the server's default
+limit (--max-call-names)."""
+
+
+def name_batches(names: Sequence[str], most: int = NAMES_PER_CALL) -> Iterator[list[str]]:
     """
-    Split subjects or patterns into lists that each fit one AMP value as a
-    C{ListOf(Unicode())} argument (each item costs a 2-byte length and its
-    UTF-8 bytes), so a client can (re)subscribe to any number of them.
+    Split subjects or patterns into lists of at most C{most} that each fit
+    one AMP value as a C{ListOf(Unicode())} argument (each item costs a
+    2-byte length and its UTF-8 bytes), so a client can (re)subscribe to
+    any number of them.
     """
     batch: list[str] = []
     size = 0
     for name in names:
         cost = 2 + len(name.encode("utf-8"))
-        if batch and size + cost > MAX_VALUE_BYTES:
+        if batch and (size + cost > MAX_VALUE_BYTES or len(batch) >= most):
             yield batch
             batch, size = [], 0
         batch.append(name)
@@ -104,10 +112,23 @@ class EventBatch(ChunkedBytes):
     """
 
     def toString(self, inObject: Sequence[WireEvent]) -> bytes:
-        return b"".join(encode_event(*event) for event in inObject)
+        return b"".join(encode_event(*event[:4]) for event in inObject)
 
     def fromString(self, inString: bytes) -> list[WireEvent]:
         return decode_events(inString)
+
+
+class DroppedCounts(amp.Argument):
+    """
+    How many events were dropped before some events of a Deliver batch, by
+    their index: one MessagePack value (see L{encode_gaps}).
+    """
+
+    def toString(self, inObject: dict[int, int]) -> bytes:
+        return encode_gaps(inObject)
+
+    def fromString(self, inString: bytes) -> dict[int, int]:
+        return decode_gaps(inString)
 
 
 class EmittedBatch(ChunkedBytes):

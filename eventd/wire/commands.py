@@ -6,13 +6,15 @@ in another language; keep the two in step.
 
 A client sends L{Publish}, L{Subscribe}, L{SubscribeMatch}, L{Unsubscribe}
 and L{Stats}, each answered by the server, and the one-way L{Emit}.  The
-server sends L{Deliver}, which is never answered: its single argument
-carries a batch of events (L{eventd.wire.records}).  The errors each command
-may answer with, and their codes, come from L{eventd.errors.WIRE_CODES}.
+server sends L{Deliver}, which is never answered: its argument carries a
+batch of events (L{eventd.wire.records}); L{Heartbeat}, which a client
+answers to show it is there; and L{Goodbye}, just before it closes a
+connection, saying why.  The errors each command may answer with, and their
+codes, come from L{eventd.errors.WIRE_CODES}.
 """
 
 from struct import pack
-from typing import Sequence
+from typing import Optional, Sequence
 
 from twisted.protocols import amp
 
@@ -20,17 +22,24 @@ from eventd.errors import (
     BadArguments,
     BadPattern,
     BadSubject,
+    LimitExceeded,
     MessageTooLarge,
     TooManySubscriptions,
     wire_errors,
 )
 from eventd.wire.arguments import (
     ChunkedBytes,
+    DroppedCounts,
     EmittedBatch,
     EventBatch,
     JSONValue,
     chunked,
 )
+from eventd.wire.records import encode_gaps
+
+POLICIES = ("block", "drop", "drop-oldest", "disconnect")
+"""What a subscriber may ask its full queue to do (the server's
+--when-full is the default and the limit)."""
 
 
 class _EventdCommand(amp.Command):
@@ -57,30 +66,39 @@ class Publish(_EventdCommand):
         (b"payload", ChunkedBytes()),
     ]
     response = [(b"time", amp.Float())]
-    errors = wire_errors(BadSubject, MessageTooLarge)
+    errors = wire_errors(BadSubject, MessageTooLarge, LimitExceeded)
 
 
 class Subscribe(_EventdCommand):
     """
-    Subscribe this connection to exact subjects (case-insensitive).
+    Subscribe this connection to exact subjects (case-insensitive).  With
+    C{policy}, also say what the connection's full queue should do (one of
+    L{POLICIES}).
     """
 
     commandName = b"subscribe"
-    arguments = [(b"subjects", amp.ListOf(amp.Unicode()))]
+    arguments = [
+        (b"subjects", amp.ListOf(amp.Unicode())),
+        (b"policy", amp.Unicode(optional=True)),
+    ]
     response: list[tuple[bytes, amp.Argument]] = []
-    errors = wire_errors(BadSubject, TooManySubscriptions)
+    errors = wire_errors(BadSubject, TooManySubscriptions, LimitExceeded)
 
 
 class SubscribeMatch(_EventdCommand):
     """
     Subscribe this connection to every subject matching one of these regular
-    expressions (RE2 syntax, anchored at the start, case-insensitive).
+    expressions (RE2 syntax, anchored at the start, case-insensitive), and
+    optionally set its C{policy} as L{Subscribe} does.
     """
 
     commandName = b"subscribe_match"
-    arguments = [(b"patterns", amp.ListOf(amp.Unicode()))]
+    arguments = [
+        (b"patterns", amp.ListOf(amp.Unicode())),
+        (b"policy", amp.Unicode(optional=True)),
+    ]
     response: list[tuple[bytes, amp.Argument]] = []
-    errors = wire_errors(BadPattern, TooManySubscriptions)
+    errors = wire_errors(BadPattern, TooManySubscriptions, LimitExceeded)
 
 
 class Unsubscribe(_EventdCommand):
@@ -92,6 +110,7 @@ class Unsubscribe(_EventdCommand):
     commandName = b"unsubscribe"
     arguments = [(b"subjects", amp.ListOf(amp.Unicode()))]
     response: list[tuple[bytes, amp.Argument]] = []
+    errors = wire_errors(LimitExceeded)
 
 
 class Stats(_EventdCommand):
@@ -123,15 +142,53 @@ class Emit(_EventdCommand):
     commandName = b"emit"
     arguments = [(b"publishes", EmittedBatch())]
     requiresAnswer = False
+    errors = wire_errors(MessageTooLarge, LimitExceeded)
 
 
 class Deliver(amp.Command):
     """
-    Server to subscriber: a batch of events, oldest first.  Never answered.
+    Server to subscriber: a batch of events, oldest first, and, if events
+    were dropped for it, how many just before which.  Never answered.
     """
 
     commandName = b"deliver"
-    arguments = [(b"events", EventBatch())]
+    arguments = [(b"events", EventBatch()), (b"dropped", DroppedCounts(optional=True))]
+    requiresAnswer = False
+
+
+class Heartbeat(amp.Command):
+    """
+    Server to client, on a connection that has been quiet: the client's
+    answer shows it is still there.  A client that does not answer in time
+    is disconnected.
+    """
+
+    commandName = b"heartbeat"
+    arguments: list[tuple[bytes, amp.Argument]] = []
+    response: list[tuple[bytes, amp.Argument]] = []
+
+
+GOODBYES = {
+    "SLOW_CONSUMER": "the subscriber's queue stayed full too long, or filled "
+    "under the disconnect policy",
+    "HEARTBEAT_TIMEOUT": "the client did not answer a heartbeat in time",
+    "READ_TIMEOUT": "a box the client began did not end in time",
+    "MAX_CONNECTIONS": "the server has as many connections as it allows",
+    "MEMORY_BUDGET": "the server's memory budget ran out, and this "
+    "connection held the most",
+    "SHUTDOWN": "the server is stopping",
+}
+"""Why the server closes a connection, by the code its Goodbye carries."""
+
+
+class Goodbye(amp.Command):
+    """
+    Server to client, just before the server closes the connection: a code
+    from L{GOODBYES}, and the reason in words.  Never answered.
+    """
+
+    commandName = b"goodbye"
+    arguments = [(b"code", amp.Unicode()), (b"reason", amp.Unicode())]
     requiresAnswer = False
 
 
@@ -153,12 +210,16 @@ def _one_way_box(command: type[amp.Command], key: bytes, records: Sequence[bytes
     return b"".join(parts)
 
 
-def deliver_box(records: Sequence[bytes]) -> bytes:
+def deliver_box(records: Sequence[bytes], gaps: Optional[dict[int, int]] = None) -> bytes:
     """
     The serialized L{Deliver} box carrying these records (from
-    L{eventd.wire.records.encode_event}).
+    L{eventd.wire.records.encode_event}), and the counts of events dropped
+    before some of them, if any.
     """
-    return _one_way_box(Deliver, b"events", records)
+    box = _one_way_box(Deliver, b"events", records)
+    if gaps:
+        box = box[:-2] + _key_value(b"dropped", encode_gaps(gaps)) + b"\x00\x00"
+    return box
 
 
 def emit_box(records: Sequence[bytes]) -> bytes:

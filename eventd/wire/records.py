@@ -22,12 +22,16 @@ from eventd.errors import BadArguments
 class WireEvent(NamedTuple):
     """
     An event as it travels to a subscriber: the payload still encoded.
+
+    @ivar dropped_before: how many events the server dropped for this
+        subscriber just before this one (its queue was full).
     """
 
     subject: str
     time: float
     codec: str
     payload: bytes
+    dropped_before: int = 0
 
 
 class EmittedRecord(NamedTuple):
@@ -55,6 +59,22 @@ def decode_events(data: bytes) -> list[WireEvent]:
     unpacker = msgpack.Unpacker(raw=False)
     unpacker.feed(data)
     return [WireEvent(*record[:4]) for record in unpacker]
+
+
+def encode_gaps(gaps: dict[int, int]) -> bytes:
+    """
+    The C{dropped} value of a Deliver box: how many events were dropped
+    just before some of its events, as the MessagePack array of
+    C{[index, count]} pairs.
+    """
+    return msgpack.packb(sorted(gaps.items()))
+
+
+def decode_gaps(data: bytes) -> dict[int, int]:
+    """
+    The counts of a Deliver box's C{dropped} value, by event index.
+    """
+    return {int(index): int(count) for index, count in msgpack.unpackb(data)}
 
 
 def encode_emitted(subjects: Sequence[str], codec: str, payload: bytes) -> bytes:

@@ -43,8 +43,9 @@ class CommandLineTests(TestCase):
         self.assertEqual((command.exit_code, command.stderr), (0, b""), command)
         figures = json.loads(command.stdout)
         self.assertEqual(set(figures), TOTAL_KEYS)
+        varying = {"uptime", "subscribers", "memory_bytes", "memory_peak_bytes", "longest_stall"}
         self.assertEqual(
-            {key: figures[key] for key in TOTAL_KEYS - {"uptime", "subscribers"}},
+            {key: figures[key] for key in TOTAL_KEYS - varying},
             {
                 # Two subscribers, the publisher, and eventd stats itself.
                 "connections": 4,
@@ -53,6 +54,10 @@ class CommandLineTests(TestCase):
                 "published": 5,
                 "delivered": 8,
                 "dropped": 0,
+                "memory_budget_bytes": 1 << 30,
+                "slow_consumers": 0,
+                "refused": {},
+                "closed": {},
             },
         )
         rows = figures["subscribers"]
@@ -79,17 +84,20 @@ class CommandLineTests(TestCase):
             (totals["subscriptions"], totals["delivered"], totals["dropped"]),
             ("5", "8", "0"),
         )
+        self.assertEqual((totals["refused"], totals["closed"]), ("none", "none"))
+        self.assertRegex(totals["memory"], r"^\d+ bytes \(peak \d+, budget 1073741824\)$")
         self.assertRegex(totals["uptime"], r"^\d+:\d\d:\d\d$")
         header = lines.index("") + 1
         self.assertEqual(lines[header].split(), COLUMNS)
         rows = [line.split() for line in lines[header + 1 :]]
         self.assertEqual(len(rows), 2, lines)
         # Columns: peer, subscriptions, queue_depth, high_water, delivered,
-        # dropped.  How many events ever waited (high_water) depends on how
-        # they met the reactor's turns: 0 or 1 for these answered publishes.
+        # dropped, queue_bytes, policy.  How many events ever waited
+        # (high_water) depends on how they met the reactor's turns: 0 or 1
+        # for these answered publishes.
         self.assertEqual(
             sorted(row[1:3] + row[4:] for row in rows),
-            [["2", "0", "4", "0"], ["3", "0", "4", "0"]],
+            [["2", "0", "4", "0", "0", "block"], ["3", "0", "4", "0", "0", "block"]],
         )
         self.assertTrue({row[3] for row in rows} <= {"0", "1"}, rows)
 

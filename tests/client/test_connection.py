@@ -6,6 +6,7 @@ wait, and when it stops reading.
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs, formatEvent
 from twisted.protocols import amp
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -98,3 +99,35 @@ class ClientProtocolTests(SynchronousTestCase):
     def test_losing_the_connection_is_reported(self):
         self.protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.lost, [self.protocol])
+
+
+class ServerMessagesTests(SynchronousTestCase):
+    """
+    What the server may say besides events: a heartbeat to answer, a
+    goodbye to heed, and how many events it dropped.
+    """
+
+    def setUp(self):
+        self.events = []
+        self.protocol = ClientProtocol(self.events.append, lambda protocol: None)
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+
+    def test_a_heartbeat_is_answered(self):
+        self.protocol.dataReceived(amp.AmpBox(_command=b"heartbeat", _ask=b"7").serialize())
+        [answer] = amp.parseString(self.transport.value())
+        self.assertEqual(answer, amp.AmpBox(_answer=b"7"))
+
+    def test_a_goodbye_is_kept_and_logged(self):
+        box = amp.AmpBox(_command=b"goodbye", code=b"SLOW_CONSUMER", reason=b"too slow")
+        with capturedLogs() as logged:
+            self.protocol.dataReceived(box.serialize())
+        self.assertEqual(self.protocol.goodbye, ("SLOW_CONSUMER", "too slow"))
+        [line] = [formatEvent(e) for e in logged]
+        self.assertIn("closes the connection: SLOW_CONSUMER: too slow", line)
+        self.assertEqual(self.transport.value(), b"")
+
+    def test_events_carry_how_many_were_dropped_before_them(self):
+        records = [encode_event("s", 1.0, "raw", b"%d" % n) for n in range(3)]
+        self.protocol.dataReceived(deliver_box(records, {0: 4, 2: 1}))
+        self.assertEqual([e.dropped_before for e in self.events], [4, 0, 1])

@@ -67,23 +67,44 @@ class Peer:
         ]
         return box
 
+    def goodbye(self) -> tuple[str, str]:
+        """The code and reason of the Goodbye that arrived."""
+        [box] = [box for box in self.received() if box.get(amp.COMMAND) == b"goodbye"]
+        return box[b"code"].decode(), box[b"reason"].decode()
+
     def events(self) -> list:
-        """The events of every Deliver box that arrived."""
-        return [
-            event
-            for box in self.received()
-            if box.get(amp.COMMAND) == Deliver.commandName
-            for event in Deliver.parseArguments(box, None)["events"]
-        ]
+        """
+        The events of every Deliver box that arrived, each with how many
+        were dropped before it.
+        """
+        events = []
+        for box in self.received():
+            if box.get(amp.COMMAND) == Deliver.commandName:
+                arguments = Deliver.parseArguments(box, None)
+                dropped = arguments.get("dropped") or {}
+                events += [
+                    event._replace(dropped_before=dropped.get(index, 0))
+                    for index, event in enumerate(arguments["events"])
+                ]
+        return events
 
 
 class ServerTestCase(SynchronousTestCase):
+    """
+    A server in memory: its clock is a L{Clock}, and the time its
+    connections' shares of the reactor are measured with stands still
+    (C{self.now}), unless a test moves it.
+    """
+
     config = ServerConfig()
 
     def setUp(self):
         self.clock = Clock()
-        self.broker = SubscriptionManager()
-        self.factory = EventServerFactory(self.broker, self.config, self.clock)
+        self.now = 0.0
+        self.broker = SubscriptionManager(self.config.limits)
+        self.factory = EventServerFactory(
+            self.broker, self.config, self.clock, timer=lambda: self.now
+        )
 
     def peer(self) -> Peer:
         return Peer(self.factory)

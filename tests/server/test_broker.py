@@ -1,15 +1,18 @@
 """
-Tests for L{eventd.broker.SubscriptionManager}, with fake subscribers.
+Tests for L{eventd.server.broker.SubscriptionManager}, with fake subscribers.
 """
 
+import random
+import re
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from eventd.errors import BadPattern, BadSubject, TooManySubscriptions
+from eventd.errors import BadPattern, BadSubject, LimitExceeded, TooManySubscriptions
 from eventd.server.broker import SubscriptionManager
+from eventd.server.config import Limits
 from eventd.server.interfaces import ISubscriber
 
 
@@ -172,13 +175,13 @@ class SubscriptionManagerTests(SynchronousTestCase):
         self.assertEqual(sorted(self.broker.publish("news", b"e"), key=repr), slow)
 
     def test_subscribe_past_the_limit_adds_nothing(self) -> None:
-        broker = SubscriptionManager(max_subscriptions=3)
+        broker = SubscriptionManager(Limits(max_subscriptions=3))
         broker.subscribe(self.alice, ["a", "b"])
         self.assertRaises(TooManySubscriptions, broker.subscribe, self.alice, ["c", "d"])
         self.assertEqual(sorted(broker.subjects), ["a", "b"])
 
     def test_subscribe_match_past_the_limit_adds_nothing(self) -> None:
-        broker = SubscriptionManager(max_subscriptions=3)
+        broker = SubscriptionManager(Limits(max_subscriptions=3))
         broker.subscribe(self.alice, ["a", "b"])
         self.assertRaises(
             TooManySubscriptions, broker.subscribe_match, self.alice, ["c", "d"]
@@ -186,7 +189,7 @@ class SubscriptionManagerTests(SynchronousTestCase):
         self.assertEqual(broker.patterns, [])
 
     def test_subscriptions_already_held_do_not_count_again(self) -> None:
-        broker = SubscriptionManager(max_subscriptions=2)
+        broker = SubscriptionManager(Limits(max_subscriptions=2))
         broker.subscribe(self.alice, ["a", "b"])
         broker.subscribe(self.alice, ["A", "b"])
         self.assertEqual(broker.subscriptions_of(self.alice), ({"a", "b"}, set()))
@@ -218,3 +221,142 @@ class SubscriptionManagerTests(SynchronousTestCase):
 
     def test_subscriptions_of_unknown_subscriber_is_empty(self) -> None:
         self.assertEqual(self.holdings(self.bob), (set(), set()))
+
+
+class LimitTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.alice = FakeSubscriber("alice")
+        self.bob = FakeSubscriber("bob")
+
+    def test_a_call_naming_too_many_is_refused_whole(self) -> None:
+        broker = SubscriptionManager(Limits(max_call_names=3))
+        for call in (broker.subscribe, broker.subscribe_match, broker.unsubscribe):
+            error = self.assertRaises(LimitExceeded, call, self.alice, ["a", "b", "c", "d"])
+            self.assertIn("--max-call-names", str(error))
+        self.assertEqual((broker.subjects, broker.patterns), ([], []))
+
+    def test_the_server_wide_limit_counts_every_subscriber(self) -> None:
+        broker = SubscriptionManager(Limits(max_total_subscriptions=3))
+        broker.subscribe(self.alice, ["a", "b"])
+        error = self.assertRaises(
+            TooManySubscriptions, broker.subscribe_match, self.bob, ["c", "d"]
+        )
+        self.assertIn("--max-total-subscriptions", str(error))
+        broker.unsubscribe(self.alice, ["a"])
+        broker.subscribe_match(self.bob, ["c", "d"])
+        self.assertEqual(broker.subscription_count, 3)
+        broker.remove(self.bob)
+        self.assertEqual(broker.subscription_count, 1)
+
+    def test_a_pattern_over_the_size_limit_is_refused_naming_it(self) -> None:
+        broker = SubscriptionManager(Limits(max_pattern_size=100))
+        error = self.assertRaises(BadPattern, broker.subscribe_match, self.alice, [r"\pL"])
+        self.assertIn(r'pattern "\pL" compiles to', str(error))
+        self.assertIn("the limit is 100 (--max-pattern-size)", str(error))
+        self.assertEqual(broker.patterns, [])
+
+    def test_patterns_over_the_servers_budget_are_refused_whole(self) -> None:
+        broker = SubscriptionManager(Limits(max_pattern_instructions=100))
+        broker.subscribe_match(self.alice, ["a"])
+        held = broker.pattern_instructions
+        error = self.assertRaises(
+            TooManySubscriptions, broker.subscribe_match, self.bob, ["b", r"[\pL]+"]
+        )
+        self.assertIn("--max-pattern-instructions", str(error))
+        self.assertEqual((broker.patterns, broker.pattern_instructions), (["a"], held))
+
+    def test_a_pattern_held_already_costs_no_more(self) -> None:
+        broker = SubscriptionManager(Limits(max_pattern_instructions=20))
+        broker.subscribe_match(self.alice, ["a"])
+        broker.subscribe_match(self.bob, ["a"])
+        self.assertIsNone(broker.compile("a"))
+
+
+class RememberedTargetsTests(SynchronousTestCase):
+    """
+    What the broker remembers of who gets which subject, and what a change
+    of subscriptions makes it forget: only what the change affects.
+    """
+
+    def setUp(self) -> None:
+        self.broker = SubscriptionManager()
+        self.alice, self.bob = FakeSubscriber("alice"), FakeSubscriber("bob")
+        self.matched: list[str] = []
+        real = self.broker._patterns.match
+        self.broker._patterns.match = lambda subject: (self.matched.append(subject), real(subject))[1]
+
+    def warm(self, *subjects: str) -> None:
+        for subject in subjects:
+            self.broker.subscribers_for(subject)
+        self.matched.clear()
+
+    def test_an_exact_change_forgets_only_its_subject(self) -> None:
+        self.broker.subscribe(self.alice, ["a", "b"])
+        self.warm("a", "A", "b")
+        self.broker.subscribe(self.bob, ["a"])
+        self.assertEqual(self.broker.subscribers_for("b"), (self.alice,))
+        self.assertEqual(set(self.broker.subscribers_for("A")), {self.alice, self.bob})
+        self.assertEqual(self.matched, ["A"])
+
+    def test_a_new_pattern_is_tried_on_remembered_subjects_alone(self) -> None:
+        self.broker.subscribe(self.alice, ["a.1", "b.1"])
+        self.warm("a.1", "b.1")
+        self.broker.subscribe_match(self.bob, [r"a\."])
+        self.assertEqual(set(self.broker.subscribers_for("a.1")), {self.alice, self.bob})
+        self.assertEqual(self.broker.subscribers_for("b.1"), (self.alice,))
+        self.assertEqual(self.matched, [])
+
+    def test_a_pattern_dropped_forgets_only_what_it_matched(self) -> None:
+        self.broker.subscribe_match(self.alice, [r"a\.", r"b\."])
+        self.warm("a.1", "b.1")
+        self.broker.unsubscribe(self.alice, [r"a\."])
+        self.assertEqual(self.broker.subscribers_for("a.1"), ())
+        self.assertEqual(self.broker.subscribers_for("b.1"), (self.alice,))
+        self.assertEqual(self.matched, ["a.1"])
+
+    def test_many_new_patterns_at_once_work_subjects_out_again(self) -> None:
+        self.warm("x.1")
+        self.broker.subscribe_match(self.alice, [f"p{n}" for n in range(100)] + ["x"])
+        self.assertEqual(self.broker.subscribers_for("x.1"), (self.alice,))
+        self.assertEqual(self.matched, ["x.1"])
+
+    def test_any_sequence_of_changes_gives_what_a_fresh_look_would(self) -> None:
+        """
+        2,000 random subscriptions, unsubscriptions and departures of six
+        subscribers, with subjects looked up in between; after each step
+        every subject reaches exactly who a broker built from scratch would
+        send it to.
+        """
+        rng = random.Random(3)
+        subscribers = [FakeSubscriber(name) for name in "uvwxyz"]
+        subjects = [f"{a}.{n}" for a in "abcd" for n in range(5)] + ["A.1", "B.2"]
+        names = subjects + [r"a\.", r"b\.[0-2]", r"[ab]", "c", r"d\.4$", ".*"]
+        for step in range(2000):
+            who = rng.choice(subscribers)
+            action = rng.random()
+            name = rng.choice(names)
+            if action < 0.35:
+                self.broker.subscribe(who, [name])
+            elif action < 0.6:
+                self.broker.subscribe_match(who, [name])
+            elif action < 0.95:
+                self.broker.unsubscribe(who, [name])
+            else:
+                self.broker.remove(who)
+            for subject in rng.sample(subjects, 4):
+                self.assertEqual(
+                    set(self.broker.subscribers_for(subject)), expected(self.broker, subject),
+                    (step, subject),
+                )
+
+
+def expected(broker: SubscriptionManager, subject: str) -> set:
+    """
+    Who gets C{subject}, worked out from every subscriber's holdings alone.
+    """
+    found = set()
+    for subscriber in broker.subscribers:
+        keys, patterns = broker.subscriptions_of(subscriber)
+        if subject.casefold() in keys or any(re.match(p, subject, re.I) for p in patterns):
+            found.add(subscriber)
+    return found

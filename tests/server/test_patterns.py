@@ -1,83 +1,143 @@
 """
 Tests for L{eventd.server.patterns}: every subscriber's patterns, matched at
-once.
+once, in shards that are cheap to change.
 """
+
+import random
+import re
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from eventd.server.patterns import PatternIndex
+from eventd.server.patterns import NEWCOMERS, SHARD_INSTRUCTIONS, PatternIndex
+from eventd.wire.subjects import compile_pattern
 
 
 class PatternIndexTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.index: PatternIndex[str] = PatternIndex()
 
+    def add(self, pattern: str, owner: str) -> bool:
+        return self.index.add(pattern, owner, compile_pattern(pattern).programsize)
+
     def matched(self, subject: str) -> list[str]:
-        return list(self.index.match(subject))
+        return sorted(self.index.match(subject))
 
     def test_empty_index_matches_nothing(self) -> None:
         self.assertEqual(self.matched("anything"), [])
 
-    def test_owner_of_a_matching_pattern_is_returned(self) -> None:
-        self.index.add("stock\\.", "alice")
-        self.assertEqual(self.matched("STOCK.ibm"), ["alice"])
+    def test_a_matching_pattern_is_returned(self) -> None:
+        self.add("stock\\.", "alice")
+        self.assertEqual(self.matched("STOCK.ibm"), ["stock\\."])
 
     def test_match_is_anchored_at_the_start(self) -> None:
-        self.index.add("ibm", "alice")
+        self.add("ibm", "alice")
         self.assertEqual(self.matched("stock.ibm"), [])
 
-    def test_owner_is_returned_once_when_several_patterns_match(self) -> None:
-        for pattern in ("s", "st", "sto"):
-            self.index.add(pattern, "alice")
-        self.assertEqual(self.matched("stock"), ["alice"])
+    def test_every_matching_pattern_is_returned_once(self) -> None:
+        for pattern in ("s", "st", "sto", "x"):
+            self.add(pattern, "alice")
+        self.assertEqual(self.matched("stock"), ["s", "st", "sto"])
 
-    def test_every_owner_of_a_pattern_is_returned(self) -> None:
-        self.index.add("s", "alice")
-        self.index.add("s", "bob")
-        self.assertEqual(sorted(self.matched("stock")), ["alice", "bob"])
+    def test_owners_of_a_pattern(self) -> None:
+        self.add("s", "alice")
+        self.add("s", "bob")
+        self.assertEqual(sorted(self.index.owners_of("s")), ["alice", "bob"])
 
-    def test_pattern_added_after_a_match_is_used(self) -> None:
-        self.index.add("a", "alice")
-        self.matched("b")
-        self.index.add("b", "bob")
-        self.assertEqual(self.matched("b"), ["bob"])
+    def test_add_says_whether_the_pattern_is_new(self) -> None:
+        self.assertEqual((self.add("s", "alice"), self.add("s", "bob")), (True, False))
 
-    def test_discarded_pattern_no_longer_matches(self) -> None:
-        self.index.add("a", "alice")
-        self.index.add("b", "bob")
-        self.matched("a")
-        self.index.discard("a", "alice")
-        self.assertEqual((self.matched("a"), self.matched("b")), ([], ["bob"]))
-
-    def test_pattern_stays_while_another_owner_holds_it(self) -> None:
-        self.index.add("a", "alice")
-        self.index.add("a", "bob")
-        self.index.discard("a", "alice")
-        self.assertEqual(self.matched("a"), ["bob"])
+    def test_discard_says_whether_the_pattern_left(self) -> None:
+        self.add("s", "alice")
+        self.add("s", "bob")
+        self.assertEqual(
+            (self.index.discard("s", "alice"), self.index.discard("s", "bob")), (False, True)
+        )
+        self.assertEqual(self.matched("s"), [])
 
     def test_discard_of_unknown_pattern_or_owner_is_a_no_op(self) -> None:
-        self.index.add("a", "alice")
-        self.index.discard("zzz", "alice")
-        self.index.discard("a", "bob")
-        self.assertEqual((self.index.patterns, self.matched("a")), (["a"], ["alice"]))
+        self.add("a", "alice")
+        self.assertFalse(self.index.discard("zzz", "alice"))
+        self.assertFalse(self.index.discard("a", "mallory"))
+        self.assertEqual(self.matched("a"), ["a"])
 
-    def test_len_counts_distinct_patterns(self) -> None:
-        self.index.add("a", "alice")
-        self.index.add("a", "bob")
-        self.index.add("b", "bob")
-        self.assertEqual(len(self.index), 2)
+    def test_instructions_count_the_distinct_patterns_held(self) -> None:
+        size = compile_pattern("ab").programsize
+        self.add("ab", "alice")
+        self.add("ab", "bob")
+        self.assertEqual(self.index.instructions, size)
+        self.index.discard("ab", "alice")
+        self.index.discard("ab", "bob")
+        self.assertEqual(self.index.instructions, 0)
 
-    def test_contains_tells_whether_a_pattern_is_held(self) -> None:
-        self.index.add("a", "alice")
-        self.assertEqual(("a" in self.index, "b" in self.index), (True, False))
+    def test_newcomers_become_a_shard(self) -> None:
+        for n in range(NEWCOMERS):
+            self.add(f"p{n}$", "alice")
+        self.assertEqual(len(self.index._shards), 1)
+        self.assertEqual(self.index._newcomers, {})
+        self.assertEqual(self.matched("P7"), ["p7$"])
 
-    def test_patterns_lists_distinct_patterns(self) -> None:
-        self.index.add("a", "alice")
-        self.index.add("b", "alice")
-        self.index.add("a", "bob")
-        self.assertEqual(sorted(self.index.patterns), ["a", "b"])
+    def test_newcomers_rebuild_at_most_the_last_shard(self) -> None:
+        big = r"[\pL\pN]+$"
+        per_shard = SHARD_INSTRUCTIONS // compile_pattern(big).programsize
+        for n in range(per_shard * 3):
+            self.add(f"{n}{big}", "alice")
+        before = list(self.index._shards)
+        self.assertGreater(len(before), 2)
+        for n in range(NEWCOMERS):
+            self.add(f"x{n}", "bob")
+        self.assertEqual(self.index._shards[: len(before) - 1], before[:-1])
+        sizes = [shard.size for shard in self.index._shards]
+        self.assertTrue(all(size <= SHARD_INSTRUCTIONS for size in sizes), sizes)
 
-    def test_last_discard_removes_the_pattern(self) -> None:
-        self.index.add("a", "alice")
-        self.index.discard("a", "alice")
-        self.assertEqual((len(self.index), "a" in self.index), (0, False))
+    def test_a_shard_half_gone_is_rebuilt_without_them(self) -> None:
+        for n in range(NEWCOMERS):
+            self.add(f"p{n}$", "alice")
+        [shard] = self.index._shards
+        for n in range(NEWCOMERS // 2):
+            self.index.discard(f"p{n}$", "alice")
+        [rebuilt] = self.index._shards
+        self.assertIsNot(rebuilt, shard)
+        self.assertEqual(len(rebuilt.patterns), NEWCOMERS // 2)
+        self.assertEqual(self.matched(f"p{NEWCOMERS - 1}"), [f"p{NEWCOMERS - 1}$"])
+        self.assertEqual(self.matched("p0"), [])
+
+    def test_a_pattern_gone_from_a_shard_comes_back_without_a_rebuild(self) -> None:
+        for n in range(NEWCOMERS):
+            self.add(f"p{n}$", "alice")
+        [shard] = self.index._shards
+        self.index.discard("p3$", "alice")
+        self.assertEqual(self.matched("p3"), [])
+        self.add("p3$", "bob")
+        self.assertEqual(self.index._shards, [shard])
+        self.assertEqual(self.matched("p3"), ["p3$"])
+
+    def test_matches_tells_one_pattern_in_a_shard_or_a_newcomer(self) -> None:
+        for n in range(NEWCOMERS + 1):
+            self.add(f"p{n}$", "alice")
+        self.assertTrue(self.index.matches("p0$", "P0"))
+        self.assertTrue(self.index.matches(f"p{NEWCOMERS}$", f"p{NEWCOMERS}"))
+        self.assertFalse(self.index.matches("p0$", "p1"))
+
+    def test_any_sequence_of_changes_matches_as_python_would(self) -> None:
+        """
+        Random adds and discards of 300 patterns by 5 owners, checked
+        against Python's re after each step.
+        """
+        rng = random.Random(8)
+        held: dict[str, set[str]] = {}
+        subjects = [f"{a}.{b}" for a in "abcdefgh" for b in range(10)]
+        for step in range(1500):
+            pattern = f"{rng.choice('abcdefgh')}\\.{rng.randrange(10)}{rng.choice(['', '$', '.*'])}"
+            owner = rng.choice("vwxyz")
+            if rng.random() < 0.6:
+                self.add(pattern, owner)
+                held.setdefault(pattern, set()).add(owner)
+            else:
+                self.index.discard(pattern, owner)
+                held.get(pattern, set()).discard(owner)
+                if not held.get(pattern, True):
+                    del held[pattern]
+            if step % 50 == 0:
+                for subject in subjects:
+                    expected = sorted(p for p in held if re.match(p, subject, re.I))
+                    self.assertEqual(self.matched(subject), expected, (step, subject))

@@ -2,7 +2,7 @@
 Tests for L{eventd.server.queues.DeliveryQueue}, with a fake clock and sink.
 """
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
@@ -12,7 +12,13 @@ from zope.interface.verify import verifyObject
 
 from eventd.server.config import WhenFull
 from eventd.server.interfaces import IDeliverySink
-from eventd.server.queues import BATCH_BYTES, FULL_REPORT_SECONDS, DeliveryQueue
+from eventd.server.memory import MemoryBudget
+from eventd.server.queues import (
+    BATCH_BYTES,
+    FULL_REPORT_SECONDS,
+    DeliveryQueue,
+    QueueBounds,
+)
 
 
 @implementer(IDeliverySink)
@@ -23,21 +29,36 @@ class RecordingSink:
 
     def __init__(self) -> None:
         self.batches: list[list[bytes]] = []
+        self.gaps: list[Optional[dict[int, int]]] = []
         self.paused = 0
         self.resumed = 0
+        self.gave_up: list[str] = []
 
     @property
     def written(self) -> list[bytes]:
         return [item for batch in self.batches for item in batch]
 
-    def write_events(self, items: Sequence[bytes]) -> None:
+    @property
+    def dropped_before(self) -> dict[bytes, int]:
+        """How many were dropped before each event written, where any were."""
+        found = {}
+        for batch, gaps in zip(self.batches, self.gaps):
+            for index, count in (gaps or {}).items():
+                found[batch[index]] = count
+        return found
+
+    def write_events(self, items: Sequence[bytes], gaps: Optional[dict[int, int]]) -> None:
         self.batches.append(list(items))
+        self.gaps.append(gaps)
 
     def sending_paused(self) -> None:
         self.paused += 1
 
     def sending_resumed(self) -> None:
         self.resumed += 1
+
+    def slow_consumer(self, reason: str) -> None:
+        self.gave_up.append(reason)
 
 
 class QueueTestCase(SynchronousTestCase):
@@ -48,11 +69,17 @@ class QueueTestCase(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.sink = RecordingSink()
+        self.budget = MemoryBudget(1 << 30)
 
     def make_queue(
-        self, size: int = 100, when_full: WhenFull = WhenFull.BLOCK
+        self,
+        size: int = 100,
+        when_full: WhenFull = WhenFull.BLOCK,
+        max_bytes: int = 1 << 20,
+        slow_consumer_seconds: float = 10.0,
     ) -> DeliveryQueue:
-        return DeliveryQueue(self.sink, self.clock, size, when_full, peer="peer-7")
+        bounds = QueueBounds(size, max_bytes, when_full, slow_consumer_seconds)
+        return DeliveryQueue(self.sink, self.clock, bounds, self.budget, peer="peer-7")
 
     def offer_all(self, queue: DeliveryQueue, items: Sequence[bytes]) -> list[bool]:
         return [queue.offer(item) for item in items]
@@ -297,3 +324,99 @@ class WhenEmptyAndWarningTests(QueueTestCase):
         [warning] = [e for e in events if e["log_level"] is LogLevel.warn]
         self.assertIn("publishers wait", formatEvent(warning))
         self.assertIn("peer-7", formatEvent(warning))
+
+
+class BoundsAndPoliciesTests(QueueTestCase):
+    def paused_queue(self, **bounds) -> DeliveryQueue:
+        queue = self.make_queue(**bounds)
+        queue.pauseProducing()
+        return queue
+
+    def test_the_byte_bound_fills_a_queue_before_its_size(self) -> None:
+        queue = self.paused_queue(size=100, max_bytes=10, when_full=WhenFull.DROP)
+        self.offer_all(queue, [b"12345", b"6789", b"ab", b"c"])
+        # b"ab" would have made 11 bytes; b"c" makes 10.
+        self.assertEqual((len(queue), queue.bytes, queue.dropped), (3, 10, 1))
+
+    def test_one_event_over_the_byte_bound_still_goes_into_an_empty_queue(self) -> None:
+        queue = self.paused_queue(max_bytes=10, when_full=WhenFull.DROP)
+        self.assertFalse(queue.offer(b"x" * 50))
+        self.assertEqual((len(queue), queue.dropped), (1, 0))
+
+    def test_drop_new_tells_the_next_event_how_many_it_missed(self) -> None:
+        queue = self.paused_queue(size=2, when_full=WhenFull.DROP)
+        self.offer_all(queue, [b"a", b"b", b"c", b"d"])
+        queue.resumeProducing()
+        queue.offer(b"e")
+        self.clock.advance(0)
+        self.assertEqual(self.sink.written, [b"a", b"b", b"e"])
+        self.assertEqual(self.sink.dropped_before, {b"e": 2})
+
+    def test_drop_oldest_keeps_the_latest_and_says_what_went(self) -> None:
+        queue = self.paused_queue(size=2, when_full=WhenFull.DROP_OLDEST)
+        self.assertEqual(self.offer_all(queue, [b"a", b"b", b"c", b"d"]), [False] * 4)
+        queue.resumeProducing()
+        self.assertEqual(self.sink.written, [b"c", b"d"])
+        self.assertEqual(self.sink.dropped_before, {b"c": 2})
+        self.assertEqual(queue.dropped, 2)
+
+    def test_drop_oldest_adds_to_what_the_head_had_missed(self) -> None:
+        queue = self.paused_queue(size=2, when_full=WhenFull.DROP_OLDEST)
+        self.offer_all(queue, [b"a", b"b", b"c", b"d", b"e"])
+        queue.resumeProducing()
+        self.assertEqual(self.sink.written, [b"d", b"e"])
+        self.assertEqual(self.sink.dropped_before, {b"d": 3})
+
+    def test_disconnect_gives_up_at_once_and_keeps_nothing(self) -> None:
+        queue = self.paused_queue(size=2, when_full=WhenFull.DISCONNECT)
+        self.offer_all(queue, [b"a", b"b", b"c"])
+        [reason] = self.sink.gave_up
+        self.assertIn("its queue is full (2 events, 2 bytes queued", reason)
+        self.assertEqual((len(queue), queue.bytes, self.budget.used), (0, 0, 0))
+        self.assertFalse(queue.offer(b"d"))
+
+    def test_a_queue_full_for_the_timeout_gives_up_and_frees_its_publishers(self) -> None:
+        queue = self.paused_queue(size=2, slow_consumer_seconds=10)
+        self.assertEqual(self.offer_all(queue, [b"a", b"b", b"c"]), [False, False, True])
+        waiting = queue.when_room()
+        self.clock.advance(9.9)
+        self.assertEqual(self.sink.gave_up, [])
+        self.assertNoResult(waiting)
+        self.clock.advance(0.2)
+        [reason] = self.sink.gave_up
+        self.assertIn("stayed full for 10 seconds", reason)
+        self.successResultOf(waiting)
+
+    def test_room_before_the_timeout_starts_it_again(self) -> None:
+        queue = self.paused_queue(size=2, slow_consumer_seconds=10)
+        self.offer_all(queue, [b"a", b"b", b"c"])
+        self.clock.advance(9)
+        queue.resumeProducing()
+        queue.pauseProducing()
+        self.offer_all(queue, [b"d", b"e", b"f"])
+        self.clock.advance(9)
+        self.assertEqual(self.sink.gave_up, [])
+        self.clock.advance(1.1)
+        self.assertEqual(len(self.sink.gave_up), 1)
+
+    def test_a_policy_asked_for_applies_at_once(self) -> None:
+        queue = self.paused_queue(size=2)
+        self.offer_all(queue, [b"a", b"b", b"c"])
+        waiting = queue.when_room()
+        queue.set_policy(WhenFull.DROP)
+        self.successResultOf(waiting)
+        self.assertFalse(queue.offer(b"d"))
+        self.assertEqual(queue.dropped, 1)
+        self.clock.advance(60)
+        self.assertEqual(self.sink.gave_up, [])
+
+    def test_queued_bytes_are_charged_to_the_budget_until_written(self) -> None:
+        queue = self.paused_queue()
+        self.offer_all(queue, [b"abc", b"de"])
+        self.assertEqual(self.budget.used, 5)
+        queue.resumeProducing()
+        self.assertEqual(self.budget.used, 0)
+        queue.pauseProducing()
+        queue.offer(b"xyz")
+        queue.stopProducing()
+        self.assertEqual((self.budget.used, self.budget.peak), (0, 5))

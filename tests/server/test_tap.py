@@ -68,7 +68,7 @@ class OptionsTests(SynchronousTestCase):
 
     def test_bad_values_are_refused_by_name(self):
         for argv, words in [
-            (["--when-full", "maybe"], "--when-full must be 'block' or 'drop'"),
+            (["--when-full", "maybe"], "--when-full must be one of 'block', 'drop', "),
             (["--queue-size", "0"], "--queue-size must be at least 1"),
             (["--queue-size", "many"], "--queue-size wants a whole number"),
             (["-p", "70000"], "--port must be at most 65535"),
