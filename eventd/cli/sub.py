@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IReactorCore
 from eventd.cli.connected import Subparsers, add_server_option, run_connected
 from eventd.client import EventClient
 from eventd.event import Event
+from eventd.wire.commands import POLICIES
 
 
 def add_sub(subcommands: Subparsers) -> None:
@@ -47,6 +48,13 @@ def add_sub(subcommands: Subparsers) -> None:
         default="text",
         help="text: time, subject and message as JSON; json: one object per line "
         'with the keys "subject", "time" (seconds since the epoch) and "msg"',
+    )
+    parser.add_argument(
+        "--policy",
+        choices=POLICIES,
+        help="what the server does when this subscriber falls behind: block its "
+        "publishers, drop new events, drop the oldest, or disconnect it (default: "
+        "the server's --when-full); events dropped are reported on stderr",
     )
     add_server_option(parser)
 
@@ -81,9 +89,9 @@ async def _sub(reactor: IReactorCore, client: EventClient, args: Namespace) -> N
     """
     printer = _EventPrinter(FORMATS[args.format], args.count)
     if args.subjects:
-        await client.subscribe(args.subjects, printer)
+        await client.subscribe(args.subjects, printer, args.policy)
     if args.match:
-        await client.subscribe_match(args.match, printer)
+        await client.subscribe_match(args.match, printer, args.policy)
     await printer.done
 
 
@@ -136,6 +144,13 @@ class _EventPrinter:
     def __call__(self, event: Event) -> None:
         if self.done.called:
             return
+        if event.dropped_before:
+            sys.stdout.flush()
+            sys.stderr.write(
+                f"eventd: {event.dropped_before} events dropped before the next "
+                f"(this subscriber fell behind)\n"
+            )
+            sys.stderr.flush()
         try:
             sys.stdout.write(self._format(event) + "\n")
             sys.stdout.flush()

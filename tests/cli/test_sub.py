@@ -113,3 +113,37 @@ class SubTests(TestCase):
         self.assertTrue(errors[0].startswith("eventd: "), errors)
         self.assertIn(r"(a)\1", errors[0])
         self.assertEqual(sub.stdout, b"")
+
+
+class DroppedEventsTests(TestCase):
+    timeout = 90
+
+    async def test_sub_says_how_many_events_it_missed(self):
+        """
+        A stopped C{eventd sub --policy drop-oldest} misses most of 2,000
+        events of 2 kB (far more than its socket buffers hold); once it
+        runs again, it says on stderr how many it missed, and prints the
+        latest events.
+        """
+        server = await run_server(self, "-p", "0", "--queue-size", "5", "--send-buffer-bytes", "4096")
+        publisher = await connected(self, server.uri)
+        sub = start(self, "sub", "quotes", "--policy", "drop-oldest", "--server", server.uri)
+        self.addCleanup(lambda: sub.ended or os.kill(sub.pid, signal.SIGCONT))
+        numbers = itertools.count()
+        warm = LoopingCall(lambda: publisher.publish("quotes", [next(numbers), "x"]))
+        warm.start(0.05)
+        try:
+            await within(sub.when_lines(1), WAIT)
+        finally:
+            warm.stop()
+        os.kill(sub.pid, signal.SIGSTOP)
+        for n in range(2000):
+            await publisher.publish("quotes", ["load", n, "x" * 2000])
+        os.kill(sub.pid, signal.SIGCONT)
+        await within(sub.when(lambda: b'"load", 1999' in sub.stdout), WAIT)
+        notices = [line for line in sub.stderr.decode().splitlines() if "dropped" in line]
+        self.assertGreaterEqual(len(notices), 1, sub)
+        self.assertRegex(notices[0], r"^eventd: \d+ events dropped before the next")
+        missed = sum(int(line.split()[1]) for line in notices)
+        printed = sub.stdout.count(b'"load"')
+        self.assertEqual(printed + missed, 2000)
