@@ -42,36 +42,24 @@ STOP_SECONDS = 15
 WAIT = 20
 """Seconds any one wait on an event, an answer or a child may take."""
 
-TOTAL_KEYS = {
-    "uptime",
-    "connections",
-    "subscriptions",
-    "patterns",
-    "published",
-    "delivered",
-    "dropped",
-    "memory_bytes",
-    "memory_peak_bytes",
-    "memory_budget_bytes",
-    "slow_consumers",
-    "refused",
-    "closed",
-    "longest_stall",
-    "subscribers",
-}
-"""The keys of the Stats answer's JSON object (docs/protocol.md, Stats)."""
+def _stats_keys() -> tuple[set[str], list[str]]:
+    """
+    The keys docs/protocol.md gives the Stats answer's JSON object, and
+    those of each of its subscribers, in the order of its tables: the
+    contract the server's figures are checked against.
+    """
+    text = (PROJECT / "docs" / "protocol.md").read_text()
+    stats = text.split("### Stats (`stats`)", 1)[1].split("\n### ", 1)[0]
+    tables = re.findall(r"\| Key +\| JSON type.*?\n\n", stats, re.S)
+    totals, subscribers = ([re.match(r"\| `(\w+)`", line).group(1)
+                            for line in table.splitlines() if line.startswith("| `")]
+                           for table in tables)
+    return set(totals), subscribers
 
-COLUMNS = [
-    "peer",
-    "subscriptions",
-    "queue_depth",
-    "high_water",
-    "delivered",
-    "dropped",
-    "queue_bytes",
-    "policy",
-]
-"""The keys of each of its subscribers, in the order C{eventd stats} shows them."""
+
+TOTAL_KEYS, COLUMNS = _stats_keys()
+"""The keys of the Stats answer (docs/protocol.md), and of each of its
+subscribers, in order."""
 
 _URI = re.compile(r"URI= (\S+)")
 

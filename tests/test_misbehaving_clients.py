@@ -6,8 +6,6 @@ innocent pair must get every event, in order, whatever the other does; the
 server must deal with the misbehaving one as its options say.
 """
 
-import os
-import signal
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
@@ -16,7 +14,7 @@ from twisted.trial.unittest import TestCase
 
 from eventd.errors import BadPattern, LimitExceeded
 from eventd.wire.commands import Emit
-from tests.cli.commands import start
+from tests.cli.commands import publish_until, start, suspend
 from tests.servers import WAIT, Collector, connected, raw_peer, run_server, within
 
 
@@ -94,15 +92,9 @@ class StoppedSubscriberTests(MisbehavingTestCase):
         slow consumer, then goes on; every publish is answered.
         """
         sub = start(self, "sub", "--match", ".*", "--server", self.server.uri)
-        self.addCleanup(lambda: sub.ended or os.kill(sub.pid, signal.SIGCONT))
         publisher = await connected(self, self.server.uri)
-        warm = LoopingCall(publisher.publish, "warm.up", 1)
-        warm.start(0.05)
-        try:
-            await within(sub.when_lines(1), WAIT)
-        finally:
-            warm.stop()
-        os.kill(sub.pid, signal.SIGSTOP)
+        await publish_until(publisher, sub.when_lines(1), "warm.up")
+        suspend(self, sub)
 
         pad = "x" * 1000
         for n in range(1000):

@@ -5,6 +5,7 @@ C{eventd sub}'s output line by line also shows that it flushes each line
 itself).
 """
 
+import itertools
 import os
 import signal
 import sys
@@ -14,6 +15,7 @@ from typing import Callable, Optional
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import LoopingCall
 from twisted.trial.unittest import TestCase
 
 from tests.servers import STOP_SECONDS, WAIT, within
@@ -113,3 +115,27 @@ def start(testcase: TestCase, *args: str, stdin: Optional[bytes] = None) -> Comm
 async def run(testcase: TestCase, *args: str, stdin: Optional[bytes] = None) -> Command:
     """Run C{eventd *args} to its end."""
     return await within(start(testcase, *args, stdin=stdin).when_ended(), WAIT)
+
+
+async def publish_until(publisher, until: Deferred, subject: str) -> None:
+    """
+    Publish 0, 1, 2, ... on C{subject} every 50 ms until C{until} fires.  A
+    child subscribes at a moment we cannot see; this keeps events coming
+    until it has shown us it has them.
+    """
+    numbers = itertools.count()
+    repeat = LoopingCall(lambda: publisher.publish(subject, next(numbers)))
+    repeat.start(0.05)
+    try:
+        await within(until, WAIT)
+    finally:
+        repeat.stop()
+
+
+def suspend(testcase: TestCase, command: "Command") -> None:
+    """
+    Stop a child with SIGSTOP, as a hung or swapped-out program would be;
+    it is continued when the test ends, so that it can be stopped for good.
+    """
+    os.kill(command.pid, signal.SIGSTOP)
+    testcase.addCleanup(lambda: command.ended or os.kill(command.pid, signal.SIGCONT))

@@ -3,7 +3,6 @@ C{eventd sub} as users run it, against a real C{twistd -n eventd} server on
 a loopback port.
 """
 
-import itertools
 import json
 import os
 import re
@@ -11,10 +10,9 @@ import signal
 import time
 
 from twisted.internet.defer import Deferred
-from twisted.internet.task import LoopingCall
 from twisted.trial.unittest import TestCase
 
-from tests.cli.commands import CHILD_ENV, Command, start
+from tests.cli.commands import CHILD_ENV, Command, publish_until, start, suspend
 from tests.servers import WAIT, connected, run_server, within
 
 SIGNAL_SECONDS = 5
@@ -34,18 +32,7 @@ class SubTests(TestCase):
         return start(self, "sub", "--server", self.server.uri, *args)
 
     async def publish_until(self, until: Deferred, subject: str) -> None:
-        """
-        Publish 0, 1, 2, ... on C{subject}, each once the last is answered,
-        until C{until} fires.  The child subscribes at a moment we cannot
-        see; this keeps events coming until it has shown us it has them.
-        """
-        numbers = itertools.count()
-        repeat = LoopingCall(lambda: self.publisher.publish(subject, next(numbers)))
-        repeat.start(0.05)
-        try:
-            await within(until, WAIT)
-        finally:
-            repeat.stop()
+        await publish_until(self.publisher, until, subject)
 
     def numbers(self, lines: list[str], subject: str) -> list[int]:
         """The messages of text-format lines, checking their form."""
@@ -128,15 +115,8 @@ class DroppedEventsTests(TestCase):
         server = await run_server(self, "-p", "0", "--queue-size", "5", "--send-buffer-bytes", "4096")
         publisher = await connected(self, server.uri)
         sub = start(self, "sub", "quotes", "--policy", "drop-oldest", "--server", server.uri)
-        self.addCleanup(lambda: sub.ended or os.kill(sub.pid, signal.SIGCONT))
-        numbers = itertools.count()
-        warm = LoopingCall(lambda: publisher.publish("quotes", [next(numbers), "x"]))
-        warm.start(0.05)
-        try:
-            await within(sub.when_lines(1), WAIT)
-        finally:
-            warm.stop()
-        os.kill(sub.pid, signal.SIGSTOP)
+        await publish_until(publisher, sub.when_lines(1), "quotes")
+        suspend(self, sub)
         for n in range(2000):
             await publisher.publish("quotes", ["load", n, "x" * 2000])
         os.kill(sub.pid, signal.SIGCONT)
