@@ -53,7 +53,7 @@ from eventd.server.responders import Responders
 from eventd.server.stalls import StallMonitor
 from eventd.server.stats import ServerStats, Totals, server_stats
 from eventd.wire.addresses import peer_name
-from eventd.wire.commands import Goodbye, Heartbeat, deliver_box
+from eventd.wire.commands import Goodbye, Heartbeat, command_name, deliver_box
 
 BOX_OVERHEAD_BYTES = 128 * 1024
 """What a box may hold besides its message: subjects, codec, keys."""
@@ -90,6 +90,7 @@ class EventServerProtocol(amp.AMP):
         self._boxes = BoxReader(factory.config.max_message_bytes + BOX_OVERHEAD_BYTES)
         self._charged = 0
         self._holds = 0
+        self._sending_paused = False
         self._share_started = 0.0
         self._box_started: Optional[float] = None
         self._heartbeat_sent: Optional[float] = None
@@ -194,7 +195,11 @@ class EventServerProtocol(amp.AMP):
         self.tell_goodbye(code, reason)
         transport = self.transport
         if self.queue is not None:
+            # Nothing more is queued for it, and what is queued is let go,
+            # while it takes its goodbye.
             transport.unregisterProducer()
+            self.factory.broker.remove(self.queue)
+            self.queue.stopProducing()
         transport.loseConnection()
         self.factory.clock.callLater(CLOSE_GRACE_SECONDS, _cut, transport)
 
@@ -278,8 +283,9 @@ class EventServerProtocol(amp.AMP):
 
     def _refuse_oversized(self, box: OversizedBox) -> None:
         limit = self.factory.config.max_message_bytes
-        command = (box.command or b"?").decode("ascii", "replace")
-        refusal = MessageTooLarge(f"the {command} is bigger than the limit of {limit} bytes")
+        refusal = MessageTooLarge(
+            f"the {command_name(box.command)} is bigger than the limit of {limit} bytes"
+        )
         if box.ask is None:
             self.responders.refuse(refusal)
             return
@@ -310,7 +316,7 @@ class EventServerProtocol(amp.AMP):
         not, until every hold is released.
         """
         self._holds += 1
-        if self._holds == 1 and self.transport is not None:
+        if self._holds == 1 and self.transport is not None and not self._closing:
             self.transport.pauseProducing()
 
     def release_reading(self) -> None:
@@ -319,7 +325,7 @@ class EventServerProtocol(amp.AMP):
         read again.
         """
         self._holds -= 1
-        if self._holds == 0 and self.transport is not None:
+        if self._holds == 0 and self.transport is not None and not self._closing:
             self.transport.resumeProducing()
             self._read_boxes()
 
@@ -332,9 +338,13 @@ class EventServerProtocol(amp.AMP):
         if it has been quiet for the heartbeat interval.
         """
         config = self.factory.config
+        if self._holds > self._sending_paused:
+            # The server itself holds this client's input (its publishes wait
+            # for room, or its share is used): its silence is not its own.
+            self.last_heard = now
+            return
         if (
             self._box_started is not None
-            and not self._holds
             and now - self._box_started >= config.read_timeout_seconds
         ):
             self.goodbye(
@@ -363,11 +373,14 @@ class EventServerProtocol(amp.AMP):
         self.transport.write(deliver_box(items, gaps))
 
     def sending_paused(self) -> None:
+        self._sending_paused = True
         self.hold_reading()
 
     def sending_resumed(self) -> None:
         # The client took what we sent: it is there, if slow to answer.
+        self._sending_paused = False
         self.last_heard = self.factory.clock.seconds()
+        self._heartbeat_sent = None
         self.release_reading()
 
     def slow_consumer(self, reason: str) -> None:
@@ -487,14 +500,14 @@ class EventServerFactory(ServerFactory):
                 return
             largest = max(candidates, key=lambda connection: connection.held_bytes)
             held = largest.held_bytes
+            if not held:  # what is held is not any open connection's
+                return
             largest.goodbye(
                 "MEMORY_BUDGET",
                 f"the server holds {budget.used} bytes for its clients, over its budget "
                 f"of {budget.limit} (--max-memory-bytes); this connection held the "
                 f"most, {held}",
             )
-            if largest.queue is not None:
-                largest.queue.stopProducing()
 
     # Figures.
 

@@ -121,6 +121,14 @@ class DeliveryQueue:
     def when_full(self) -> WhenFull:
         return self.bounds.when_full
 
+    @property
+    def stopped(self) -> bool:
+        """
+        Whether its subscriber is gone (or given up on): nothing more is
+        queued for it.
+        """
+        return self._stopped
+
     def set_policy(self, when_full: WhenFull) -> None:
         """
         Treat a full queue by C{when_full} from now on: the policy its

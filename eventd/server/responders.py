@@ -32,6 +32,7 @@ from eventd.server.queues import DeliveryQueue
 from eventd.server.stats import ServerStats
 from eventd.wire.commands import (
     Emit,
+    command_name,
     Publish,
     Stats,
     Subscribe,
@@ -96,22 +97,22 @@ class Responders(amp.CommandLocator):
         any refusal logged (L{refuse}) instead of answered.
         """
         responder = super().locateResponder(name)
-        command = name.decode("ascii", "replace")
+        command = command_name(name)
 
         def respond(box: amp.AmpBox) -> Deferred:
             if responder is None:
-                raise amp.RemoteAmpError(
-                    amp.UNHANDLED_ERROR_CODE, f"no such command: {command!r}"
-                )
+                raise amp.RemoteAmpError(amp.UNHANDLED_ERROR_CODE, f"no such command: {command}")
             # AMP decodes the arguments synchronously, before it calls the
             # responder; errors of the responder itself arrive as a failed
             # Deferred.
             try:
                 return responder(box)
             except Exception as e:
+                # A limit the decoding met is that limit's refusal; anything
+                # else means the arguments are not what the command takes.
+                code = WIRE_CODES.get(type(e), WIRE_CODES[BadArguments])
                 raise amp.RemoteAmpError(
-                    WIRE_CODES[BadArguments],
-                    f"cannot decode the arguments of {command}: {e}",
+                    code, _shortened(f"cannot decode the arguments of {command}: {e}")
                 ) from e
 
         def respond_and_count(box: amp.AmpBox) -> Deferred:
@@ -142,15 +143,20 @@ class Responders(amp.CommandLocator):
                 peer=self._queue.peer,
                 refused=self.refused,
                 code=code,
-                reason=getattr(refusal, "description", refusal),
+                reason=_shortened(str(getattr(refusal, "description", refusal))),
             )
 
     def _count_answered(self, failure: Failure) -> Failure:
         """
-        Count a refusal the client is about to be told of.
+        Count a refusal the client is about to be told of, its description
+        short enough to be told.
         """
         if failure.check(amp.RemoteAmpError):
-            self._counters.refused[_code_of(failure.value).decode("ascii", "replace")] += 1
+            refusal = failure.value
+            self._counters.refused[_code_of(refusal).decode("ascii", "replace")] += 1
+            description = refusal.description
+            if isinstance(description, str) and len(description) > DESCRIPTION_CHARACTERS:
+                return Failure(amp.RemoteAmpError(refusal.errorCode, _shortened(description)))
         return failure
 
     def _refuse_unasked(self, failure: Failure) -> dict:
@@ -223,8 +229,11 @@ class Responders(amp.CommandLocator):
                 yield ()
 
         def subscribed() -> dict:
-            self._broker.subscribe_match(self._queue, patterns, sizes)
-            self._set_policy(asked)
+            # The compiling took turns: the connection may have gone since,
+            # and the broker must not hold patterns for nobody.
+            if not self._queue.stopped:
+                self._broker.subscribe_match(self._queue, patterns, sizes)
+                self._set_policy(asked)
             return {}
 
         return self._run(compiling(), subscribed)
@@ -305,6 +314,17 @@ class Responders(amp.CommandLocator):
             return result
 
         return waited.addBoth(go_on)
+
+
+DESCRIPTION_CHARACTERS = 1000
+"""The longest error description the server sends: it quotes what clients
+sent, which may be long, and one AMP value holds 65,535 bytes."""
+
+
+def _shortened(text: str) -> str:
+    if len(text) <= DESCRIPTION_CHARACTERS:
+        return text
+    return text[:DESCRIPTION_CHARACTERS] + "..."
 
 
 def _code_of(refusal: Exception) -> bytes:

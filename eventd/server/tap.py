@@ -28,6 +28,7 @@ from eventd.server.config import (
     WhenFull,
 )
 from eventd.wire.addresses import DEFAULT_HOST, DEFAULT_PORT
+from eventd.wire.arguments import NAMES_PER_CALL
 
 
 def _count(name: str, least: int, most: Optional[int] = None):
@@ -85,12 +86,21 @@ LIMIT_DESCRIPTIONS = {
 """What each of L{Limits}'s fields limits, for its option's help."""
 
 
-def _limit_options() -> list[tuple[str, int, str]]:
+LIMIT_MAXIMA = {"max_publish_subjects": NAMES_PER_CALL, "max_call_names": NAMES_PER_CALL}
+"""Limits that cannot be raised past what one AMP list of names carries."""
+
+
+def _limit_options() -> list[tuple[str, int, str, Optional[int]]]:
     """
-    One option per limit: its name, default, and help.
+    One option per limit: its name, default, help, and highest value.
     """
     return [
-        (limit.name.replace("_", "-"), limit.default, LIMIT_DESCRIPTIONS[limit.name])
+        (
+            limit.name.replace("_", "-"),
+            limit.default,
+            LIMIT_DESCRIPTIONS[limit.name],
+            LIMIT_MAXIMA.get(limit.name),
+        )
         for limit in fields(Limits)
     ]
 
@@ -187,8 +197,8 @@ class Options(usage.Options):
             _seconds("shutdown-timeout"),
         ],
         *[
-            [name, None, default, f"{description} (default {default}).", _count(name, 1)]
-            for name, default, description in _limit_options()
+            [name, None, default, f"{description} (default {default}).", _count(name, 1, most)]
+            for name, default, description, most in _limit_options()
         ],
         [
             "metrics",
@@ -260,7 +270,7 @@ class Options(usage.Options):
             limits=Limits(
                 **{
                     name.replace("-", "_"): self[name]
-                    for name, _, _ in _limit_options()
+                    for name, *_ in _limit_options()
                 }
             ),
         )

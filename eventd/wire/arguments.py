@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 
 from twisted.protocols import amp
 
-from eventd.errors import BadArguments
+from eventd.errors import BadArguments, LimitExceeded
 from eventd.wire.records import (
     EmittedRecord,
     WireEvent,
@@ -81,8 +81,42 @@ def chunked(name: bytes, data: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 
 NAMES_PER_CALL = 1000
-"""Subjects or patterns a client names in one call: the server's default
-limit (--max-call-names)."""
+"""The most subjects or patterns one L{Names} value holds: what a client
+names in one call."""
+
+
+class Names(amp.Argument):
+    """
+    Subjects or patterns: AMP's C{ListOf(Unicode())} on the wire (each a
+    2-byte length and UTF-8), at most L{NAMES_PER_CALL} of them.  Decoding
+    stops at once past that many, so a value of 32,767 empty names costs
+    no more than one of a thousand (AMP's own decoder took 67 ms on it).
+    """
+
+    def toString(self, inObject: Sequence[str]) -> bytes:
+        parts = []
+        for name in inObject:
+            encoded = name.encode("utf-8")
+            parts.append(len(encoded).to_bytes(2, "big") + encoded)
+        return b"".join(parts)
+
+    def fromString(self, inString: bytes) -> list[str]:
+        names: list[str] = []
+        view = memoryview(inString)
+        position, end = 0, len(inString)
+        while position + 2 <= end:
+            if len(names) == NAMES_PER_CALL:
+                raise LimitExceeded(
+                    f"one value holds at most {NAMES_PER_CALL} subjects or patterns"
+                )
+            length = (inString[position] << 8) | inString[position + 1]
+            start, position = position + 2, position + 2 + length
+            if position > end:
+                raise BadArguments("a name runs past the end of its list")
+            names.append(str(view[start:position], "utf-8"))
+        if position != end:
+            raise BadArguments("a list of names ends in the middle of a length")
+        return names
 
 
 def name_batches(names: Sequence[str], most: int = NAMES_PER_CALL) -> Iterator[list[str]]:

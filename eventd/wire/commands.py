@@ -33,6 +33,7 @@ from eventd.wire.arguments import (
     EmittedBatch,
     EventBatch,
     JSONValue,
+    Names,
     chunked,
 )
 from eventd.wire.records import encode_gaps
@@ -61,7 +62,7 @@ class Publish(_EventdCommand):
 
     commandName = b"publish"
     arguments = [
-        (b"subjects", amp.ListOf(amp.Unicode())),
+        (b"subjects", Names()),
         (b"codec", amp.Unicode()),
         (b"payload", ChunkedBytes()),
     ]
@@ -78,7 +79,7 @@ class Subscribe(_EventdCommand):
 
     commandName = b"subscribe"
     arguments = [
-        (b"subjects", amp.ListOf(amp.Unicode())),
+        (b"subjects", Names()),
         (b"policy", amp.Unicode(optional=True)),
     ]
     response: list[tuple[bytes, amp.Argument]] = []
@@ -94,7 +95,7 @@ class SubscribeMatch(_EventdCommand):
 
     commandName = b"subscribe_match"
     arguments = [
-        (b"patterns", amp.ListOf(amp.Unicode())),
+        (b"patterns", Names()),
         (b"policy", amp.Unicode(optional=True)),
     ]
     response: list[tuple[bytes, amp.Argument]] = []
@@ -108,7 +109,7 @@ class Unsubscribe(_EventdCommand):
     """
 
     commandName = b"unsubscribe"
-    arguments = [(b"subjects", amp.ListOf(amp.Unicode()))]
+    arguments = [(b"subjects", Names())]
     response: list[tuple[bytes, amp.Argument]] = []
     errors = wire_errors(LimitExceeded)
 
@@ -190,6 +191,21 @@ class Goodbye(amp.Command):
     commandName = b"goodbye"
     arguments = [(b"code", amp.Unicode()), (b"reason", amp.Unicode())]
     requiresAnswer = False
+
+
+NAME_SHOWN = 64
+"""How much of a command name a message about it shows."""
+
+
+def command_name(name: Optional[bytes]) -> str:
+    """
+    A command name as messages show it: readable, and short, whatever a
+    client sent (an error's description must fit one AMP value).
+    """
+    if name is None:
+        return "?"
+    shown = name[:NAME_SHOWN].decode("ascii", "backslashreplace")
+    return shown if len(name) <= NAME_SHOWN else f"{shown}... ({len(name)} bytes)"
 
 
 def _key_value(key: bytes, value: bytes) -> bytes:

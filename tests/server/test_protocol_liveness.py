@@ -11,7 +11,7 @@ from twisted.protocols import amp
 
 from eventd.server.config import Limits, ServerConfig, WhenFull
 from eventd.server.protocol import CLOSE_GRACE_SECONDS
-from eventd.wire.commands import Heartbeat, Publish, Subscribe
+from eventd.wire.commands import Heartbeat, Publish, Subscribe, SubscribeMatch
 from tests.server.peers import Peer, ServerTestCase
 
 
@@ -258,3 +258,62 @@ class DropServerPolicyTests(ServerTestCase):
         self.clock.advance(0)
         events = [(e.payload, e.dropped_before) for e in subscriber.events()]
         self.assertEqual(events, [(b"0", 0), (b"1", 0), (b"5", 3)])
+
+
+class FoundByFuzzingTests(ServerTestCase):
+    """
+    What benchmarks/fuzz.py found, each pinned.
+    """
+
+    config = ServerConfig(queue_size=2, heartbeat_seconds=30, slow_consumer_seconds=1000)
+
+    def test_a_huge_unknown_command_is_answered_briefly(self):
+        peer = self.peer()
+        tag = peer.send_box(b"x" * 65535, amp.AmpBox())
+        box = peer.answer(tag)
+        self.assertEqual(box[amp.ERROR_CODE], b"UNHANDLED")
+        self.assertLess(len(box[amp.ERROR_DESCRIPTION]), 200)
+        self.assertFalse(peer.transport.disconnecting)
+
+    def test_an_oversized_box_with_a_huge_command_is_answered_briefly(self):
+        peer = self.peer()
+        box = amp.AmpBox({b"_command": b"y" * 65535, b"_ask": b"1"})
+        for n in range(30):
+            box[b"p%d" % n] = b"z" * 65535
+        peer.protocol.dataReceived(box.serialize())
+        answer = peer.answer(b"1")
+        self.assertEqual(answer[amp.ERROR_CODE], b"MESSAGE_TOO_LARGE")
+        self.assertLess(len(answer[amp.ERROR_DESCRIPTION]), 200)
+
+    def test_patterns_compiled_for_a_connection_since_closed_are_not_held(self):
+        self.factory.timer = iter(range(0, 10_000, 1)).__next__  # every reading: 1 s on
+        peer = self.peer()
+        peer.send(SubscribeMatch, patterns=[f"p{n}" for n in range(10)])
+        peer.protocol.goodbye("HEARTBEAT_TIMEOUT", "gone while compiling")
+        self.clock.advance(0)
+        self.assertEqual((self.broker.patterns, self.broker.subscription_count), ([], 0))
+
+    def test_a_connection_told_goodbye_holds_no_memory_while_it_goes(self):
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.answer(subscriber.send(Subscribe, subjects=["s"]))
+        subscriber.protocol.queue.pauseProducing()
+        publisher.answer(self.publish(publisher, "s", b"x" * 1000))
+        self.assertGreater(self.factory.budget.used, 1000)
+        subscriber.protocol.goodbye("HEARTBEAT_TIMEOUT", "testing")
+        self.assertEqual(self.factory.budget.used, 0)
+        publisher.answer(self.publish(publisher, "s", b"x" * 1000))
+        self.assertEqual(self.factory.budget.used, 0)
+
+    def test_a_publisher_the_server_holds_is_not_taken_for_dead(self):
+        subscriber, publisher = self.peer(), self.peer()
+        subscriber.answer(subscriber.send(Subscribe, subjects=["s"]))
+        subscriber.protocol.queue.pauseProducing()
+        for n in range(3):  # the third waits for room
+            self.publish(publisher, "s")
+        for _ in range(2):
+            self.clock.advance(30)
+            self.factory.sweep()
+        # The subscriber, silent and taking nothing, is let go; the
+        # publisher, silent because it is held, is not.
+        self.assertEqual(subscriber.goodbye()[0], "HEARTBEAT_TIMEOUT")
+        self.assertFalse(publisher.transport.disconnecting)

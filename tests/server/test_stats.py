@@ -34,7 +34,9 @@ class FiguresTestCase(SynchronousTestCase):
     def setUp(self):
         self.clock = Clock()
         self.clock.advance(1_000)
-        self.factory = EventServerFactory(SubscriptionManager(), self.config, self.clock)
+        self.factory = EventServerFactory(
+            SubscriptionManager(), self.config, self.clock, timer=lambda: 0.0
+        )
         self.ports = iter(range(40_001, 50_000))
 
     def peer(self) -> Peer:

@@ -6,6 +6,8 @@ import msgpack
 from twisted.protocols import amp
 from twisted.trial.unittest import SynchronousTestCase
 
+from eventd.errors import BadArguments, LimitExceeded
+from eventd.wire.arguments import Names
 from eventd.wire.commands import Deliver, Publish, deliver_box
 from eventd.wire.records import WireEvent, decode_events, encode_event
 
@@ -76,3 +78,30 @@ class DeliverTests(SynchronousTestCase):
             decode_events(record + self.records[0]),
             [WireEvent("news", 1.5, "raw", b"p"), EVENTS[0]],
         )
+
+
+class NamesTests(SynchronousTestCase):
+    """
+    Lists of subjects or patterns: AMP's ListOf(Unicode) on the wire, at
+    most a thousand of them.
+    """
+
+    def decode(self, value: bytes) -> list[str]:
+        return Names().fromString(value)
+
+    def test_the_wire_form_is_amps(self):
+        names = ["weather", "news", "straße", ""]
+        self.assertEqual(Names().toString(names), amp.ListOf(amp.Unicode()).toString(names))
+        self.assertEqual(self.decode(Names().toString(names)), names)
+
+    def test_more_than_a_thousand_are_refused_without_decoding_them_all(self):
+        error = self.assertRaises(LimitExceeded, self.decode, b"\x00\x00" * 32767)
+        self.assertIn("at most 1000", str(error))
+        self.assertEqual(len(self.decode(b"\x00\x00" * 1000)), 1000)
+
+    def test_a_list_ending_inside_an_item_or_a_length_is_refused(self):
+        self.assertRaises(BadArguments, self.decode, b"\x00\x05ab")
+        self.assertRaises(BadArguments, self.decode, b"\x00\x01a\x00")
+
+    def test_names_must_be_utf8(self):
+        self.assertRaises(UnicodeDecodeError, self.decode, b"\x00\x02\xff\xfe")
