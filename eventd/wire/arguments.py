@@ -107,7 +107,8 @@ class Names(amp.Argument):
         while position + 2 <= end:
             if len(names) == NAMES_PER_CALL:
                 raise LimitExceeded(
-                    f"one value holds at most {NAMES_PER_CALL} subjects or patterns"
+                    f"a list of subjects or patterns holds at most {NAMES_PER_CALL} "
+                    f"(the most --max-publish-subjects and --max-call-names allow)"
                 )
             length = (inString[position] << 8) | inString[position + 1]
             start, position = position + 2, position + 2 + length
