@@ -41,6 +41,7 @@ SERVER_RANKS = {
     "memory": 0,
     "counters": 0,
     "stalls": 0,
+    "logbudget": 0,
     "broker": 1,
     "queues": 1,
     "boxes": 1,

@@ -10,16 +10,31 @@ subscriber, and in all.
 """
 
 from collections import deque
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from eventd.errors import BadPattern, LimitExceeded, TooManySubscriptions
 from eventd.server.config import Limits
 from eventd.server.interfaces import ISubscriber
-from eventd.server.patterns import PatternIndex
-from eventd.wire.subjects import check_subject, compile_pattern, fold_subject
+from eventd.server.patterns import CompiledPattern, PatternIndex, matcher_of
+from eventd.wire.subjects import check_subject, compile_pattern, fold_subject, re2_options
 
 CACHE_ENTRIES = 10_000
 """How many subjects' subscriber lists are remembered."""
+
+BYTES_PER_INSTRUCTION = 32
+"""The RE2 memory one instruction of a pattern's program takes, with room:
+a pattern is compiled with no more memory than its size limit needs, so
+RE2 gives up early on a pattern far over it (0.6 ms rather than 24 ms for
+r"\\pL{40}", measured)."""
+
+
+def pattern_memory(max_instructions: int) -> int:
+    """
+    The memory RE2 may use to compile one pattern of at most this many
+    instructions.
+    """
+    return max(64 * 1024, max_instructions * BYTES_PER_INSTRUCTION)
+
 
 RECENT_PATTERNS = 64
 """How many newly added patterns a remembered subscriber list can catch up
@@ -74,10 +89,17 @@ class SubscriptionManager:
     """
 
     def __init__(self, limits: Limits = Limits()) -> None:
+        """
+        @ivar on_work_due: called when pattern shards are waiting to be
+            built: whoever drives the broker then calls L{work}, a turn at a
+            time, until it says no more is due.
+        """
         self.limits = limits
+        self.on_work_due: Optional[Callable[[], None]] = None
         self.published = 0
+        self._pattern_options = re2_options(pattern_memory(limits.max_pattern_size))
         self._exact: dict[str, dict[ISubscriber, None]] = {}
-        self._patterns: PatternIndex[ISubscriber] = PatternIndex()
+        self._patterns: PatternIndex[ISubscriber] = PatternIndex(self._work_due)
         self._held: dict[ISubscriber, _Subscriptions] = {}
         self._total = 0
         self._targets: dict[str, _Targets] = {}
@@ -109,32 +131,37 @@ class SubscriptionManager:
             held.subjects.add(key)
             self._forget_key(key)
 
-    def compile(self, pattern: object) -> Optional[int]:
+    def compile(self, pattern: object) -> Optional[CompiledPattern]:
         """
         Check a pattern before it is subscribed to: compiling one is the
         costly part of a subscription, so a caller may spread it over time.
 
-        @return: the size of its compiled program, or None if the server
-            holds it already (nothing to compile).
+        @return: the pattern compiled, or None if the server holds it
+            already (nothing to compile).
         @raise BadPattern: naming the pattern, if RE2 refuses it or it is
-            over the size limit.
+            over the size limit (RE2 gives up on such a pattern early,
+            within the memory the limit allows, rather than finishing it).
         """
         if isinstance(pattern, str) and pattern in self._patterns:
             return None
-        size = compile_pattern(pattern).programsize
         limit = self.limits.max_pattern_size
+        too_big = BadPattern(
+            f'pattern "{pattern}" compiles to more than {limit} RE2 instructions '
+            f"(--max-pattern-size)"
+        )
+        try:
+            size = compile_pattern(pattern, self._pattern_options).programsize
+        except BadPattern as refusal:
+            raise too_big if "too large" in str(refusal) else refusal
         if size > limit:
-            raise BadPattern(
-                f'pattern "{pattern}" compiles to {size} RE2 instructions; the limit '
-                f"is {limit} (--max-pattern-size)"
-            )
-        return size
+            raise too_big
+        return CompiledPattern(size, matcher_of([pattern]))
 
     def subscribe_match(
         self,
         subscriber: ISubscriber,
         patterns: Iterable[str],
-        sizes: Optional[dict[str, int]] = None,
+        compiled: Optional[dict[str, CompiledPattern]] = None,
     ) -> None:
         """
         Subscribe to every subject a regular expression matches (anchored at
@@ -142,7 +169,7 @@ class SubscriptionManager:
 
         Either every pattern is added or, if one is refused, none is.
 
-        @param sizes: the size L{compile} gave each pattern the server does
+        @param compiled: what L{compile} gave each pattern the server does
             not hold yet, if the caller compiled them; else they are
             compiled here.
         @raise BadPattern: naming the first pattern refused, when compiled
@@ -152,11 +179,11 @@ class SubscriptionManager:
             limit, of patterns or of their compiled size.
         """
         patterns = list(dict.fromkeys(self._within_call_limit(patterns)))
-        if sizes is None:
-            sizes = {p: size for p in patterns if (size := self.compile(p)) is not None}
+        if compiled is None:
+            compiled = {p: done for p in patterns if (done := self.compile(p)) is not None}
         held = self._held.get(subscriber) or _Subscriptions()
         new = [pattern for pattern in patterns if pattern not in held.patterns]
-        growth = sum(sizes.get(pattern, 0) for pattern in new)
+        growth = sum(compiled[p].size for p in new if p in compiled)
         budget = self.limits.max_pattern_instructions
         if self._patterns.instructions + growth > budget:
             raise TooManySubscriptions(
@@ -165,10 +192,10 @@ class SubscriptionManager:
             )
         self._make_room(subscriber, held, len(new))
         for pattern in new:
-            size = sizes.get(pattern)
-            if size is None:  # nobody held it when the caller compiled
-                size = self.compile(pattern) or 0
-            fresh = self._patterns.add(pattern, subscriber, size)
+            done = compiled.get(pattern)
+            if done is None and pattern not in self._patterns:
+                done = self.compile(pattern)  # its holders left since
+            fresh = self._patterns.add(pattern, subscriber, done)
             held.patterns.add(pattern)
             if fresh:
                 self._epoch += 1
@@ -210,6 +237,19 @@ class SubscriptionManager:
             self._drop_exact(key, subscriber)
         for pattern in held.patterns:
             self._drop_pattern(pattern, subscriber)
+
+    def _work_due(self) -> None:
+        if self.on_work_due is not None:
+            self.on_work_due()
+
+    def work(self) -> bool:
+        """
+        Build one shard of patterns (see L{eventd.server.patterns}): a few
+        milliseconds' work.
+
+        @return: whether more is due.
+        """
+        return self._patterns.work()
 
     # Fan-out.
 

@@ -4,38 +4,42 @@ subscriber, matched against a subject at once, and cheap to change.
 
 Patterns live in shards: RE2 sets of at most L{SHARD_INSTRUCTIONS}
 instructions each, so that no set is costly to build and a subject is
-matched against all patterns in one pass per shard.  A pattern added joins a
-short list of newcomers, matched one by one, until there are L{NEWCOMERS}
-of them; they then become a shard of their own, or join the last shard if
-it has room.  (One by one means one RE2 set each: google-re2's
-C{Regexp.match} costs three times a set's match, in its Python wrapper.)
-A pattern removed is only marked gone in its shard, which is rebuilt once
-half of it is gone.  So adding or removing a pattern, however often, never
-rebuilds more than one shard, and matching never falls back to trying
-every pattern in turn.
+matched against all patterns in one pass per shard.  A pattern added joins
+the newcomers, matched one by one (each with an RE2 set of its own, built
+when the pattern was compiled: google-re2's C{Regexp.match} costs three
+times a set's match, in its Python wrapper).  A pattern removed is only
+marked gone in its shard.
+
+Building shards is the costly part, so it is never done by an add or a
+remove: they only say that there is work (L{PatternIndex.work_due}), and
+whoever drives the index calls L{PatternIndex.work} for one unit at a time
+(build one shard of newcomers, or rebuild one shard half gone), one per
+turn of the reactor.  Matching never falls back to trying every pattern in
+turn, whatever clients subscribe.
 """
 
-from typing import Generic, Hashable, Iterable, Sequence, TypeVar
+from collections import deque
+from typing import Callable, Generic, Hashable, Iterable, NamedTuple, Optional, Sequence, TypeVar
 
 import re2
 
 from eventd.wire.subjects import re2_options
 
-SHARD_INSTRUCTIONS = 10_000
-"""The most RE2 instructions one shard's set holds: building one takes a
-few milliseconds (0.3 to 0.8 microseconds an instruction, measured)."""
+SHARD_INSTRUCTIONS = 5_000
+"""The most RE2 instructions one shard's set holds: building one takes one
+to three milliseconds (0.3 to 0.8 microseconds an instruction, measured)."""
 
 SHARD_MEMORY_BYTES = 64 << 20
 """The memory RE2 may use for one shard's set."""
 
 NEWCOMERS = 16
-"""How many added patterns are matched one by one before they are built
-into a shard."""
+"""How many added patterns are matched one by one before they are due to
+be built into a shard."""
 
 Owner = TypeVar("Owner", bound=Hashable)
 
 
-def _matcher(patterns: Sequence[str]) -> re2.Set:
+def matcher_of(patterns: Sequence[str]) -> re2.Set:
     """
     An RE2 set of these patterns, compiled: it matches a subject against
     all of them in one pass, anchored at the start, without regard to case.
@@ -47,6 +51,16 @@ def _matcher(patterns: Sequence[str]) -> re2.Set:
         matcher.Add(pattern)
     matcher.Compile()
     return matcher
+
+
+class CompiledPattern(NamedTuple):
+    """
+    A pattern ready to be held: the size of its program, and its own
+    matcher, for while it is a newcomer.
+    """
+
+    size: int
+    matcher: re2.Set
 
 
 class _Shard:
@@ -62,7 +76,7 @@ class _Shard:
         self.patterns = list(patterns)
         self.gone: set[int] = set()
         self.size = size
-        self._set = _matcher(self.patterns)
+        self._set = matcher_of(self.patterns)
 
     def match(self, subject: str) -> list[str]:
         indexes = self._set.Match(subject)
@@ -80,15 +94,19 @@ class PatternIndex(Generic[Owner]):
     Patterns, each held by one or more owners, matched all at once.
 
     @ivar instructions: the RE2 instructions of every distinct pattern held.
+    @ivar on_work_due: called, with no argument, when work becomes due that
+        was not.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_work_due: Optional[Callable[[], None]] = None) -> None:
         self._owners: dict[str, dict[Owner, None]] = {}
         self._sizes: dict[str, int] = {}
         self._newcomers: dict[str, re2.Set] = {}
         self._shards: list[_Shard] = []
         self._shard_of: dict[str, tuple[_Shard, int]] = {}
+        self._to_rebuild: deque[_Shard] = deque()
         self.instructions = 0
+        self.on_work_due = on_work_due
 
     def __len__(self) -> int:
         return len(self._owners)
@@ -109,10 +127,9 @@ class PatternIndex(Generic[Owner]):
         """
         return self._owners.get(pattern, {}).keys()
 
-    def add(self, pattern: str, owner: Owner, size: int) -> bool:
+    def add(self, pattern: str, owner: Owner, compiled: CompiledPattern) -> bool:
         """
-        Let C{owner} hold C{pattern}, a valid pattern whose compiled program
-        has C{size} instructions.
+        Let C{owner} hold C{pattern}, compiled as C{compiled}.
 
         @return: whether the pattern is new to the index (nobody held it).
         """
@@ -121,15 +138,16 @@ class PatternIndex(Generic[Owner]):
             owners[owner] = None
             return False
         self._owners[pattern] = {owner: None}
-        self._sizes[pattern] = size
-        self.instructions += size
+        self._sizes[pattern] = compiled.size
+        self.instructions += compiled.size
         placed = self._shard_of.get(pattern)
-        if placed is not None:  # marked gone, never rebuilt away: back again
+        if placed is not None:  # marked gone, not rebuilt away: back again
             placed[0].gone.discard(placed[1])
         else:
-            self._newcomers[pattern] = _matcher([pattern])
-            if len(self._newcomers) >= NEWCOMERS:
-                self._settle_newcomers()
+            due = self.work_due
+            self._newcomers[pattern] = compiled.matcher
+            if not due and self.work_due:
+                self._tell_work_due()
         return True
 
     def discard(self, pattern: str, owner: Owner) -> bool:
@@ -149,8 +167,13 @@ class PatternIndex(Generic[Owner]):
         if self._newcomers.pop(pattern, None) is None:
             shard, index = self._shard_of[pattern]
             shard.gone.add(index)
-            if len(shard.gone) * 2 >= len(shard.patterns):
-                self._rebuild(shard)
+            if len(shard.gone) == len(shard.patterns):
+                self._drop_shard(shard)  # nothing left to build
+            elif len(shard.gone) * 2 >= len(shard.patterns) and shard not in self._to_rebuild:
+                due = self.work_due
+                self._to_rebuild.append(shard)
+                if not due:
+                    self._tell_work_due()
         return True
 
     def match(self, subject: str) -> list[str]:
@@ -175,56 +198,68 @@ class PatternIndex(Generic[Owner]):
         shard, _ = self._shard_of[pattern]
         return pattern in shard.match(subject)
 
-    # Shards.
+    # Building shards, a unit at a time.
 
-    def _settle_newcomers(self) -> None:
+    @property
+    def work_due(self) -> bool:
         """
-        Build the newcomers into shards: into the last one while it has
-        room, then into new ones.
+        Whether shards are waiting to be built: newcomers enough for one, or
+        a shard half gone.
         """
-        newcomers, self._newcomers = list(self._newcomers), {}
-        last = self._shards[-1] if self._shards else None
-        if last is not None and last.size < SHARD_INSTRUCTIONS:
-            self._drop_shard(last)
-            newcomers = last.live + newcomers
-        for patterns in self._in_shards(newcomers):
-            self._add_shard(patterns)
+        return len(self._newcomers) >= NEWCOMERS or bool(self._to_rebuild)
 
-    def _rebuild(self, shard: _Shard) -> None:
+    def work(self) -> bool:
         """
-        Build a shard again without the patterns gone from it.
+        Build one shard (of at most L{SHARD_INSTRUCTIONS}): of newcomers, or
+        a shard half gone without its gone patterns.
+
+        @return: whether more work is due.
         """
-        self._drop_shard(shard)
-        if shard.live:
-            self._add_shard(shard.live)
+        if self._to_rebuild:
+            shard = self._to_rebuild.popleft()
+            if shard in self._shards:
+                self._drop_shard(shard)
+                self._build(shard.live)
+        elif len(self._newcomers) >= NEWCOMERS:
+            patterns = self._first_shard_of_newcomers()
+            for pattern in patterns:
+                del self._newcomers[pattern]
+            self._build(patterns)
+        return self.work_due
+
+    def _first_shard_of_newcomers(self) -> list[str]:
+        shard: list[str] = []
+        size = 0
+        for pattern in self._newcomers:
+            cost = self._sizes[pattern]
+            if shard and size + cost > SHARD_INSTRUCTIONS:
+                break
+            shard.append(pattern)
+            size += cost
+        return shard
+
+    def _build(self, patterns: list[str]) -> None:
+        """
+        Build a shard of these patterns.  Should RE2 refuse the set (within
+        its instruction budget it should not), each pattern becomes a shard
+        of its own.
+        """
+        if not patterns:
+            return
+        try:
+            shards = [_Shard(patterns, sum(self._sizes[p] for p in patterns))]
+        except re2.error:
+            shards = [_Shard([p], self._sizes[p]) for p in patterns]
+        for shard in shards:
+            self._shards.append(shard)
+            for index, pattern in enumerate(shard.patterns):
+                self._shard_of[pattern] = (shard, index)
 
     def _drop_shard(self, shard: _Shard) -> None:
         self._shards.remove(shard)
         for pattern in shard.patterns:
             del self._shard_of[pattern]
 
-    def _in_shards(self, patterns: list[str]) -> Iterable[list[str]]:
-        shard: list[str] = []
-        size = 0
-        for pattern in patterns:
-            cost = self._sizes[pattern]
-            if shard and size + cost > SHARD_INSTRUCTIONS:
-                yield shard
-                shard, size = [], 0
-            shard.append(pattern)
-            size += cost
-        if shard:
-            yield shard
-
-    def _add_shard(self, patterns: list[str]) -> None:
-        size = sum(self._sizes[p] for p in patterns)
-        try:
-            shard = _Shard(patterns, size)
-        except re2.error:
-            # Within its instruction budget a set compiles; should RE2 think
-            # otherwise, the patterns are matched one by one.
-            self._newcomers.update((p, _matcher([p])) for p in patterns)
-            return
-        self._shards.append(shard)
-        for index, pattern in enumerate(patterns):
-            self._shard_of[pattern] = (shard, index)
+    def _tell_work_due(self) -> None:
+        if self.on_work_due is not None:
+            self.on_work_due()

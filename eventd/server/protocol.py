@@ -47,6 +47,7 @@ from eventd.server.config import ServerConfig
 from eventd.server.counters import Counters
 from eventd.server.fanout import Fanout
 from eventd.server.interfaces import IClientConnection
+from eventd.server.logbudget import LogBudget
 from eventd.server.memory import MemoryBudget
 from eventd.server.queues import DeliveryQueue, QueueBounds
 from eventd.server.responders import Responders
@@ -66,6 +67,13 @@ CLOSE_GRACE_SECONDS = 2.0
 
 REPORT_SECONDS = 10.0
 """The least time between two lines about refused connections."""
+
+LOG_LINES_PER_SECOND = 20
+"""Lines about clients (connected, disconnected, refused, closed) the log
+takes per second, at most, after a burst of L{LOG_LINES_AT_ONCE}: a flood
+of clients is summed up, not written out."""
+
+LOG_LINES_AT_ONCE = 200
 
 KEEPALIVE = (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6))
 """TCP keepalive: probe after a minute of silence, every 10 seconds, and
@@ -126,12 +134,15 @@ class EventServerProtocol(amp.AMP):
             self,
             self.queue,
             factory.counters,
+            factory.quiet,
             stats=factory.stats,
         )
         self._set_socket_options(transport)
         transport.registerProducer(self.queue, True)
         factory.connections.add(self)
-        self.log.info("client {peer} connected", peer=self.peer)
+        also = factory.quiet.allow()
+        if also is not None:
+            self.log.info("client {peer} connected{also}", peer=self.peer, also=also)
 
     def connectionLost(self, reason) -> None:
         self._release_input()
@@ -142,14 +153,17 @@ class EventServerProtocol(amp.AMP):
             return
         self.factory.broker.remove(queue)
         queue.stopProducing()
-        self.log.info(
-            "client {peer} disconnected ({delivered} events delivered, "
-            "{dropped} dropped): {reason}",
-            peer=self.peer,
-            delivered=queue.delivered,
-            dropped=queue.dropped,
-            reason=reason.getErrorMessage(),
-        )
+        also = self.factory.quiet.allow()
+        if also is not None:
+            self.log.info(
+                "client {peer} disconnected ({delivered} events delivered, "
+                "{dropped} dropped): {reason}{also}",
+                peer=self.peer,
+                delivered=queue.delivered,
+                dropped=queue.dropped,
+                reason=reason.getErrorMessage(),
+                also=also,
+            )
         self.factory.forget(self)
 
     def _set_socket_options(self, transport) -> None:
@@ -185,12 +199,14 @@ class EventServerProtocol(amp.AMP):
         self._boxes.discard()
         self._release_input()
         self.factory.counters.closed[code] += 1
-        if not quietly:
+        also = None if quietly else self.factory.quiet.allow()
+        if also is not None:
             self.log.warn(
-                "closing the connection of {peer}: {code}: {reason}",
+                "closing the connection of {peer}: {code}: {reason}{also}",
                 peer=self.peer,
                 code=code,
                 reason=reason,
+                also=also,
             )
         self.tell_goodbye(code, reason)
         transport = self.transport
@@ -278,7 +294,14 @@ class EventServerProtocol(amp.AMP):
         self._charged = 0
 
     def _close(self, reason: str) -> None:
-        self.log.warn("closing the connection of {peer}: {reason}", peer=self.peer, reason=reason)
+        also = self.factory.quiet.allow()
+        if also is not None:
+            self.log.warn(
+                "closing the connection of {peer}: {reason}{also}",
+                peer=self.peer,
+                reason=reason,
+                also=also,
+            )
         self.transport.loseConnection()
 
     def _refuse_oversized(self, box: OversizedBox) -> None:
@@ -433,6 +456,7 @@ class EventServerFactory(ServerFactory):
         self.started_at = clock.seconds()
         self.closed = Totals()
         self.counters = Counters()
+        self.quiet = LogBudget(clock, LOG_LINES_PER_SECOND, LOG_LINES_AT_ONCE)
         self.budget = MemoryBudget(config.limits.max_memory_bytes, self._free_memory)
         self._idle: list[Deferred] = []
         self._refused_since_report = 0

@@ -28,6 +28,7 @@ from eventd.server.config import ServerConfig, WhenFull
 from eventd.server.counters import Counters
 from eventd.server.fanout import Fanout, when_room
 from eventd.server.interfaces import IClientConnection
+from eventd.server.logbudget import LogBudget
 from eventd.server.queues import DeliveryQueue
 from eventd.server.stats import ServerStats
 from eventd.wire.commands import (
@@ -68,12 +69,14 @@ class Responders(amp.CommandLocator):
         connection: IClientConnection,
         queue: DeliveryQueue,
         counters: Counters,
+        quiet: LogBudget,
         *,
         stats: Callable[[], ServerStats],
     ) -> None:
         """
         @param queue: the connection's delivery queue, which is its identity
             as a subscriber in the broker.
+        @param quiet: the log's budget for lines about clients.
         @param stats: takes a snapshot of the whole server's figures, for
             the Stats command: they are the server's, not this connection's.
         """
@@ -84,6 +87,7 @@ class Responders(amp.CommandLocator):
         self._connection = connection
         self._queue = queue
         self._counters = counters
+        self._quiet = quiet
         self._stats = stats
         self.refused = 0
         self._refusal_reported_at = float("-inf")
@@ -136,14 +140,18 @@ class Responders(amp.CommandLocator):
         self._counters.refused[code] += 1
         self.refused += 1
         now = self._clock.seconds()
-        if now - self._refusal_reported_at >= REFUSAL_REPORT_SECONDS:
+        if now - self._refusal_reported_at < REFUSAL_REPORT_SECONDS:
+            return
+        also = self._quiet.allow()
+        if also is not None:
             self._refusal_reported_at = now
             self.log.warn(
-                "refused a request of {peer} ({refused} in all): {code} {reason}",
+                "refused a request of {peer} ({refused} in all): {code} {reason}{also}",
                 peer=self._queue.peer,
                 refused=self.refused,
                 code=code,
                 reason=_shortened(str(getattr(refusal, "description", refusal))),
+                also=also,
             )
 
     def _count_answered(self, failure: Failure) -> Failure:

@@ -50,10 +50,19 @@ class EventService(ListeningService):
         reactor: IReactorCore,
     ) -> None:
         self.broker = SubscriptionManager(config.limits)
+        self.broker.on_work_due = lambda: reactor.callLater(0, self._work_on_patterns)
         self.factory = EventServerFactory(self.broker, config, reactor)
         super().__init__(endpoints, self.factory)
         self._reactor = reactor
         self.uris: list[str] = []
+
+    def _work_on_patterns(self) -> None:
+        """
+        Build one shard of patterns, and come back next turn while more is
+        due: a few milliseconds a turn, never the reactor's whole turn.
+        """
+        if self.broker.work():
+            self._reactor.callLater(0, self._work_on_patterns)
 
     def whenListening(self) -> Deferred:
         """

@@ -67,10 +67,12 @@ def re2_options(max_mem: int = PATTERN_MEMORY_BYTES) -> re2.Options:
 _OPTIONS = re2_options()
 
 
-def compile_pattern(pattern: object) -> "re2._Regexp":
+def compile_pattern(pattern: object, options: re2.Options = _OPTIONS) -> "re2._Regexp":
     """
     Compile one subscription pattern.
 
+    @param options: RE2's options, from L{re2_options}: by default, a
+        program of at most L{PATTERN_MEMORY_BYTES}.
     @raise BadPattern: naming the pattern and RE2's reason, if it cannot be
         used.
     """
@@ -82,7 +84,7 @@ def compile_pattern(pattern: object) -> "re2._Regexp":
             f"the limit is {MAX_SUBJECT_LENGTH}"
         )
     try:
-        return re2.compile(pattern, _OPTIONS)
+        return re2.compile(pattern, options)
     except re2.error as e:
         reason = e.args[0] if e.args else e
         if isinstance(reason, bytes):

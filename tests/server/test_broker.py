@@ -251,8 +251,8 @@ class LimitTests(SynchronousTestCase):
     def test_a_pattern_over_the_size_limit_is_refused_naming_it(self) -> None:
         broker = SubscriptionManager(Limits(max_pattern_size=100))
         error = self.assertRaises(BadPattern, broker.subscribe_match, self.alice, [r"\pL"])
-        self.assertIn(r'pattern "\pL" compiles to', str(error))
-        self.assertIn("the limit is 100 (--max-pattern-size)", str(error))
+        self.assertIn(r'pattern "\pL" compiles to more than 100 RE2 instructions', str(error))
+        self.assertIn("(--max-pattern-size)", str(error))
         self.assertEqual(broker.patterns, [])
 
     def test_patterns_over_the_servers_budget_are_refused_whole(self) -> None:
@@ -264,6 +264,11 @@ class LimitTests(SynchronousTestCase):
         )
         self.assertIn("--max-pattern-instructions", str(error))
         self.assertEqual((broker.patterns, broker.pattern_instructions), (["a"], held))
+
+    def test_a_pattern_far_over_the_size_limit_is_refused_without_compiling_it_all(self) -> None:
+        broker = SubscriptionManager(Limits(max_pattern_size=2000))
+        error = self.assertRaises(BadPattern, broker.compile, r"\pL{40}refused")
+        self.assertIn("more than 2000 RE2 instructions", str(error))
 
     def test_a_pattern_held_already_costs_no_more(self) -> None:
         broker = SubscriptionManager(Limits(max_pattern_instructions=20))

@@ -8,16 +8,32 @@ import re
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from eventd.server.patterns import NEWCOMERS, SHARD_INSTRUCTIONS, PatternIndex
+from eventd.server.patterns import (
+    NEWCOMERS,
+    SHARD_INSTRUCTIONS,
+    CompiledPattern,
+    PatternIndex,
+    matcher_of,
+)
 from eventd.wire.subjects import compile_pattern
 
 
 class PatternIndexTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.index: PatternIndex[str] = PatternIndex()
+        self.due = []
+        self.index: PatternIndex[str] = PatternIndex(lambda: self.due.append(True))
 
     def add(self, pattern: str, owner: str) -> bool:
-        return self.index.add(pattern, owner, compile_pattern(pattern).programsize)
+        compiled = CompiledPattern(compile_pattern(pattern).programsize, matcher_of([pattern]))
+        return self.index.add(pattern, owner, compiled)
+
+    def work(self) -> int:
+        """Do all the work due, a unit at a time; how many units it took."""
+        units = 0
+        while self.index.work_due:
+            self.index.work()
+            units += 1
+        return units
 
     def matched(self, subject: str) -> list[str]:
         return sorted(self.index.match(subject))
@@ -69,32 +85,44 @@ class PatternIndexTests(SynchronousTestCase):
         self.index.discard("ab", "bob")
         self.assertEqual(self.index.instructions, 0)
 
-    def test_newcomers_become_a_shard(self) -> None:
+    def test_newcomers_become_a_shard_when_the_work_is_done(self) -> None:
         for n in range(NEWCOMERS):
             self.add(f"p{n}$", "alice")
+        self.assertEqual((self.index._shards, self.due), ([], [True]))
+        self.assertEqual(self.matched("P7"), ["p7$"])
+        self.assertEqual(self.work(), 1)
         self.assertEqual(len(self.index._shards), 1)
         self.assertEqual(self.index._newcomers, {})
         self.assertEqual(self.matched("P7"), ["p7$"])
 
-    def test_newcomers_rebuild_at_most_the_last_shard(self) -> None:
+    def test_each_unit_of_work_builds_one_shard_within_its_size(self) -> None:
         big = r"[\pL\pN]+$"
-        per_shard = SHARD_INSTRUCTIONS // compile_pattern(big).programsize
-        for n in range(per_shard * 3):
+        for n in range(100):
             self.add(f"{n}{big}", "alice")
-        before = list(self.index._shards)
-        self.assertGreater(len(before), 2)
-        for n in range(NEWCOMERS):
-            self.add(f"x{n}", "bob")
-        self.assertEqual(self.index._shards[: len(before) - 1], before[:-1])
+        units = self.work()
+        self.assertEqual(units, len(self.index._shards))
+        self.assertLess(len(self.index._newcomers), NEWCOMERS)
         sizes = [shard.size for shard in self.index._shards]
         self.assertTrue(all(size <= SHARD_INSTRUCTIONS for size in sizes), sizes)
+        self.assertEqual(self.matched("5ö"), [f"5{big}"])
+
+    def test_adding_and_removing_builds_nothing_at_once(self) -> None:
+        for n in range(NEWCOMERS * 3):
+            self.add(f"p{n}$", "alice")
+        for n in range(NEWCOMERS * 3):
+            self.index.discard(f"p{n}$", "alice")
+        self.assertEqual(self.index._shards, [])
+        self.assertEqual((self.work(), self.matched("p1")), (0, []))
 
     def test_a_shard_half_gone_is_rebuilt_without_them(self) -> None:
         for n in range(NEWCOMERS):
             self.add(f"p{n}$", "alice")
+        self.work()
         [shard] = self.index._shards
         for n in range(NEWCOMERS // 2):
             self.index.discard(f"p{n}$", "alice")
+        self.assertEqual(self.index._shards, [shard])
+        self.assertEqual(self.work(), 1)
         [rebuilt] = self.index._shards
         self.assertIsNot(rebuilt, shard)
         self.assertEqual(len(rebuilt.patterns), NEWCOMERS // 2)
@@ -104,6 +132,7 @@ class PatternIndexTests(SynchronousTestCase):
     def test_a_pattern_gone_from_a_shard_comes_back_without_a_rebuild(self) -> None:
         for n in range(NEWCOMERS):
             self.add(f"p{n}$", "alice")
+        self.work()
         [shard] = self.index._shards
         self.index.discard("p3$", "alice")
         self.assertEqual(self.matched("p3"), [])
@@ -112,8 +141,10 @@ class PatternIndexTests(SynchronousTestCase):
         self.assertEqual(self.matched("p3"), ["p3$"])
 
     def test_matches_tells_one_pattern_in_a_shard_or_a_newcomer(self) -> None:
-        for n in range(NEWCOMERS + 1):
+        for n in range(NEWCOMERS):
             self.add(f"p{n}$", "alice")
+        self.work()
+        self.add(f"p{NEWCOMERS}$", "alice")
         self.assertTrue(self.index.matches("p0$", "P0"))
         self.assertTrue(self.index.matches(f"p{NEWCOMERS}$", f"p{NEWCOMERS}"))
         self.assertFalse(self.index.matches("p0$", "p1"))
@@ -137,6 +168,8 @@ class PatternIndexTests(SynchronousTestCase):
                 held.get(pattern, set()).discard(owner)
                 if not held.get(pattern, True):
                     del held[pattern]
+            if step % 7 == 0:
+                self.index.work()
             if step % 50 == 0:
                 for subject in subjects:
                     expected = sorted(p for p in held if re.match(p, subject, re.I))
