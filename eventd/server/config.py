@@ -85,7 +85,7 @@ class Limits:
     max_pattern_size: int = 2000
     max_subscriptions: int = 10_000
     max_total_subscriptions: int = 1_000_000
-    max_pattern_instructions: int = 2_000_000
+    max_pattern_instructions: int = 500_000
     max_connections: int = 10_000
     max_memory_bytes: int = 1024 * 1024 * 1024
 
