@@ -68,12 +68,14 @@ class _Shard:
     Some patterns, matched together by one RE2 set.
 
     @ivar patterns: the patterns, by their index in the set.
+    @ivar index_of: the index of each pattern.
     @ivar gone: indexes of patterns no longer held.
     @ivar size: the RE2 instructions of its patterns.
     """
 
     def __init__(self, patterns: Sequence[str], size: int) -> None:
         self.patterns = list(patterns)
+        self.index_of = {pattern: index for index, pattern in enumerate(self.patterns)}
         self.gone: set[int] = set()
         self.size = size
         self._set = matcher_of(self.patterns)
@@ -103,7 +105,7 @@ class PatternIndex(Generic[Owner]):
         self._sizes: dict[str, int] = {}
         self._newcomers: dict[str, re2.Set] = {}
         self._shards: list[_Shard] = []
-        self._shard_of: dict[str, tuple[_Shard, int]] = {}
+        self._shard_of: dict[str, _Shard] = {}
         self._to_rebuild: deque[_Shard] = deque()
         self.instructions = 0
         self.on_work_due = on_work_due
@@ -140,9 +142,9 @@ class PatternIndex(Generic[Owner]):
         self._owners[pattern] = {owner: None}
         self._sizes[pattern] = compiled.size
         self.instructions += compiled.size
-        placed = self._shard_of.get(pattern)
-        if placed is not None:  # marked gone, not rebuilt away: back again
-            placed[0].gone.discard(placed[1])
+        shard = self._shard_of.get(pattern)
+        if shard is not None:  # marked gone, not rebuilt away: back again
+            shard.gone.discard(shard.index_of[pattern])
         else:
             due = self.work_due
             self._newcomers[pattern] = compiled.matcher
@@ -165,8 +167,8 @@ class PatternIndex(Generic[Owner]):
         del self._owners[pattern]
         self.instructions -= self._sizes.pop(pattern)
         if self._newcomers.pop(pattern, None) is None:
-            shard, index = self._shard_of[pattern]
-            shard.gone.add(index)
+            shard = self._shard_of[pattern]
+            shard.gone.add(shard.index_of[pattern])
             if len(shard.gone) == len(shard.patterns):
                 self._drop_shard(shard)  # nothing left to build
             elif len(shard.gone) * 2 >= len(shard.patterns) and shard not in self._to_rebuild:
@@ -195,8 +197,7 @@ class PatternIndex(Generic[Owner]):
         matcher = self._newcomers.get(pattern)
         if matcher is not None:
             return bool(matcher.Match(subject))
-        shard, _ = self._shard_of[pattern]
-        return pattern in shard.match(subject)
+        return pattern in self._shard_of[pattern].match(subject)
 
     # Building shards, a unit at a time.
 
@@ -252,8 +253,8 @@ class PatternIndex(Generic[Owner]):
             shards = [_Shard([p], self._sizes[p]) for p in patterns]
         for shard in shards:
             self._shards.append(shard)
-            for index, pattern in enumerate(shard.patterns):
-                self._shard_of[pattern] = (shard, index)
+            for pattern in shard.patterns:
+                self._shard_of[pattern] = shard
 
     def _drop_shard(self, shard: _Shard) -> None:
         self._shards.remove(shard)

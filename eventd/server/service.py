@@ -2,10 +2,11 @@
 The event server as a Twisted service: listen, announce, stop.
 """
 
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import (
+    IDelayedCall,
     IListeningPort,
     IReactorCore,
     IStreamServerEndpoint,
@@ -50,19 +51,27 @@ class EventService(ListeningService):
         reactor: IReactorCore,
     ) -> None:
         self.broker = SubscriptionManager(config.limits)
-        self.broker.on_work_due = lambda: reactor.callLater(0, self._work_on_patterns)
+        self.broker.on_work_due = self._work_due
         self.factory = EventServerFactory(self.broker, config, reactor)
         super().__init__(endpoints, self.factory)
         self._reactor = reactor
+        self._work_call: Optional[IDelayedCall] = None
         self.uris: list[str] = []
 
-    def _work_on_patterns(self) -> None:
+    def _work_due(self) -> None:
+        if self._work_call is None:
+            self._work_call = self._reactor.callLater(0, self._work)
+
+    def _work(self) -> None:
         """
-        Build one shard of patterns, and come back next turn while more is
-        due: a few milliseconds a turn, never the reactor's whole turn.
+        Do a unit of the broker's work (build a shard of patterns, drop
+        subscriptions of clients that left), and come back next turn while
+        more is due: a few milliseconds a turn, never the reactor's whole
+        turn.
         """
+        self._work_call = None
         if self.broker.work():
-            self._reactor.callLater(0, self._work_on_patterns)
+            self._work_due()
 
     def whenListening(self) -> Deferred:
         """
@@ -127,6 +136,12 @@ class EventService(ListeningService):
         self.log.info("Event Server stopped.")
         remaining = max(deadline - self._reactor.seconds(), CLOSE_SECONDS)
         await self.factory.disconnect_all(remaining)
+        # Every client has gone: what they left behind is dropped now.
+        if self._work_call is not None:
+            self._work_call.cancel()
+            self._work_call = None
+        while self.broker.work():
+            pass
 
     def listened(self, ports: list[IListeningPort]) -> Deferred:
         self.uris = [client_endpoint_for(port.getHost()) for port in ports]

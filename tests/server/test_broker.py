@@ -11,7 +11,7 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from eventd.errors import BadPattern, BadSubject, LimitExceeded, TooManySubscriptions
-from eventd.server.broker import SubscriptionManager
+from eventd.server.broker import DEPARTED_PER_TURN, SubscriptionManager
 from eventd.server.config import Limits
 from eventd.server.interfaces import ISubscriber
 
@@ -131,6 +131,32 @@ class SubscriptionManagerTests(SynchronousTestCase):
         self.assertEqual((self.alice.items, self.bob.items), ([], [b"n", b"w"]))
         self.assertEqual(self.broker.subscribers, [self.bob])
 
+    def test_subscriptions_of_a_removed_subscriber_are_dropped_a_part_at_a_time(self) -> None:
+        due = []
+        self.broker.on_work_due = lambda: due.append(True)
+        subjects = [f"s{n}" for n in range(DEPARTED_PER_TURN)]
+        patterns = [rf"p{n}\." for n in range(DEPARTED_PER_TURN)]
+        self.matching(self.subscribed(self.alice, *subjects), *patterns)
+        self.subscribed(self.bob, "s0")
+        while self.broker.work():
+            pass
+        due.clear()
+        self.broker.remove(self.alice)
+        self.assertEqual(due, [True])
+        self.assertEqual(self.broker.subscribers_for("s0"), (self.bob,))
+        self.assertEqual(self.broker.subscribers_for("p1.x"), ())
+        counts = [self.broker.subscription_count]
+        more = True
+        while more:
+            more = self.broker.work()
+            counts.append(self.broker.subscription_count)
+        # A unit of work drops DEPARTED_PER_TURN (then tidies shards).
+        self.assertEqual(
+            list(dict.fromkeys(counts)), [2 * DEPARTED_PER_TURN + 1, DEPARTED_PER_TURN + 1, 1]
+        )
+        self.assertEqual((self.broker.subjects, self.broker.patterns), (["s0"], []))
+        self.assertEqual(due, [True])
+
     def test_remove_of_unknown_subscriber_is_a_no_op(self) -> None:
         self.subscribed(self.alice, "news")
         self.broker.remove(self.bob)
@@ -246,6 +272,9 @@ class LimitTests(SynchronousTestCase):
         broker.subscribe_match(self.bob, ["c", "d"])
         self.assertEqual(broker.subscription_count, 3)
         broker.remove(self.bob)
+        self.assertEqual(broker.subscription_count, 3)  # until dropped, a turn at a time
+        while broker.work():
+            pass
         self.assertEqual(broker.subscription_count, 1)
 
     def test_a_pattern_over_the_size_limit_is_refused_naming_it(self) -> None:
@@ -328,7 +357,8 @@ class RememberedTargetsTests(SynchronousTestCase):
     def test_any_sequence_of_changes_gives_what_a_fresh_look_would(self) -> None:
         """
         2,000 random subscriptions, unsubscriptions and departures of six
-        subscribers, with subjects looked up in between; after each step
+        subscribers, with subjects looked up and units of work done in
+        between; after each step
         every subject reaches exactly who a broker built from scratch would
         send it to.
         """
@@ -348,6 +378,8 @@ class RememberedTargetsTests(SynchronousTestCase):
                 self.broker.unsubscribe(who, [name])
             else:
                 self.broker.remove(who)
+            if rng.random() < 0.2:
+                self.broker.work()
             for subject in rng.sample(subjects, 4):
                 self.assertEqual(
                     set(self.broker.subscribers_for(subject)), expected(self.broker, subject),
