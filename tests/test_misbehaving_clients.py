@@ -169,8 +169,8 @@ class LimitTests(MisbehavingTestCase):
     async def test_an_emit_naming_twenty_thousand_subjects_is_refused(self):
         """
         The attack that made 9.3 GiB of events: one Emit record naming
-        20,000 subjects with a 500 kB message.  The record is refused (an
-        Emit's answer, asked for here, reports no single record) and counted.
+        20,000 subjects with a 500 kB message.  The box is refused as soon
+        as the length of that array is read, and counted.
         """
         watcher = await connected(self, self.server.uri)
         everything = Collector()
@@ -181,12 +181,11 @@ class LimitTests(MisbehavingTestCase):
         box[amp.COMMAND], box[amp.ASK] = b"emit", b"1"
         asker.transport.write(box.serialize())
         answer = await within(asker.answered(b"1"), WAIT)
-        self.assertEqual(answer, amp.AmpBox({amp.ANSWER: b"1"}))
+        self.assertEqual(answer[amp.ERROR_CODE], b"LIMIT_EXCEEDED")
+        self.assertIn(b"names more than 1000 subjects", answer[amp.ERROR_DESCRIPTION])
         stats = await watcher.stats()
         self.assertEqual(stats["refused"], {"LIMIT_EXCEEDED": 1})
         self.assertEqual(everything.messages, [])
-        self.assertIn("refused a request of", self.server.output)
-        self.assertIn("--max-publish-subjects", self.server.output)
         await self.assertPairUnharmed()
 
     async def test_patterns_too_big_to_compile_are_refused_at_once(self):

@@ -170,15 +170,17 @@ class EmittedBatch(ChunkedBytes):
     """
     The publishes of an Emit command: (subjects, codec, payload) records in
     Python, their concatenated MessagePack records on the wire.  Decoding
-    checks only that the MessagePack is whole; each record's shape is
-    checked as it is published (L{eventd.wire.records.check_emitted}).
+    checks only that the MessagePack is whole, with no array over
+    L{NAMES_PER_CALL} (no publish may name more subjects); each record's
+    shape is checked as it is published
+    (L{eventd.wire.records.check_emitted}).
     """
 
     def toString(self, inObject: Sequence[EmittedRecord]) -> bytes:
         return b"".join(encode_emitted(*publish) for publish in inObject)
 
     def fromString(self, inString: bytes) -> list[object]:
-        return decode_emitted(inString)
+        return decode_emitted(inString, NAMES_PER_CALL)
 
 
 class JSONValue(ChunkedBytes):

@@ -16,7 +16,7 @@ from typing import NamedTuple, Sequence
 
 import msgpack
 
-from eventd.errors import BadArguments
+from eventd.errors import BadArguments, LimitExceeded
 
 
 class WireEvent(NamedTuple):
@@ -84,18 +84,27 @@ def encode_emitted(subjects: Sequence[str], codec: str, payload: bytes) -> bytes
     return msgpack.packb((subjects, codec, payload))
 
 
-def decode_emitted(data: bytes) -> list[object]:
+def decode_emitted(data: bytes, most_subjects: int) -> list[object]:
     """
     The records of one Emit batch, not yet checked (see L{check_emitted}).
 
+    @param most_subjects: the most subjects a publish may ever name: an
+        array longer than that is refused as soon as its length is read,
+        rather than decoded in full first.
+    @raise LimitExceeded: if an array is longer than C{most_subjects}.
     @raise BadArguments: if C{data} is not a sequence of whole MessagePack
         values.
     """
-    unpacker = msgpack.Unpacker(raw=False)
+    unpacker = msgpack.Unpacker(raw=False, max_array_len=most_subjects)
     unpacker.feed(data)
     try:
         records = list(unpacker)
     except Exception as e:  # msgpack's errors share no base class
+        if isinstance(e, ValueError) and "max_array_len" in str(e):
+            raise LimitExceeded(
+                f"an emitted publish names more than {most_subjects} subjects, more than "
+                "any request may"
+            ) from None
         raise BadArguments(
             f"the publishes of an emit are not MessagePack: {type(e).__name__}: {e}"
         ) from None

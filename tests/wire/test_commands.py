@@ -7,7 +7,7 @@ from twisted.protocols import amp
 from twisted.trial.unittest import SynchronousTestCase
 
 from eventd.errors import BadArguments, LimitExceeded
-from eventd.wire.arguments import Names
+from eventd.wire.arguments import EmittedBatch, Names
 from eventd.wire.commands import Deliver, Publish, deliver_box
 from eventd.wire.records import WireEvent, decode_events, encode_event
 
@@ -105,3 +105,30 @@ class NamesTests(SynchronousTestCase):
 
     def test_names_must_be_utf8(self):
         self.assertRaises(UnicodeDecodeError, self.decode, b"\x00\x02\xff\xfe")
+
+
+class EmittedBatchTests(SynchronousTestCase):
+    """
+    The publishes of an Emit: MessagePack records, whole, with no array
+    longer than a publish may ever name subjects.
+    """
+
+    def decode(self, value: bytes) -> list[object]:
+        return EmittedBatch().fromString(value)
+
+    def test_records_decode_in_order(self):
+        records = [(["a", "b"], "raw", b"1"), (["c"], "json", b"2")]
+        value = EmittedBatch().toString(records)
+        self.assertEqual(self.decode(value), [list(record) for record in records])
+
+    def test_more_than_a_thousand_subjects_are_refused_once_the_length_is_read(self):
+        self.assertEqual(len(self.decode(msgpack.packb([["s"] * 1000, "raw", b""]))[0][0]), 1000)
+        error = self.assertRaises(
+            LimitExceeded, self.decode, msgpack.packb([["s"] * 1001, "raw", b""])
+        )
+        self.assertIn("names more than 1000 subjects", str(error))
+
+    def test_an_unfinished_record_is_refused(self):
+        value = msgpack.packb([["s"], "raw", b"payload"])
+        error = self.assertRaises(BadArguments, self.decode, value[:-3])
+        self.assertIn("end inside a MessagePack value", str(error))
