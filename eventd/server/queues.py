@@ -210,13 +210,19 @@ class DeliveryQueue:
 
     # IPushProducer: the subscriber's transport calls these.
 
+    # Twisted's transports pause their producer on every write while their
+    # buffer is full (so answers written meanwhile pause it again), and
+    # resume it once: the sink hears of each change once.
+
     def pauseProducing(self) -> None:
-        self._paused = True
-        self._sink.sending_paused()
+        if not self._paused:
+            self._paused = True
+            self._sink.sending_paused()
 
     def resumeProducing(self) -> None:
-        self._paused = False
-        self._sink.sending_resumed()
+        if self._paused:
+            self._paused = False
+            self._sink.sending_resumed()
         self._flush()
 
     def stopProducing(self) -> None:

@@ -246,6 +246,21 @@ class BlockModeTests(ServerTestCase):
         self.publisher.protocol.queue.resumeProducing()
         self.assertEqual(self.publisher.transport.producerState, "producing")
 
+    def test_a_transport_pausing_twice_and_resuming_once_is_read_again(self):
+        """
+        Twisted's transports pause their producer on every write while
+        their buffer is full, and resume it once.  Counting each pause as a
+        hold left such a connection unread for good, so that it was never
+        seen to close (found by benchmarks/fuzz.py --seed 2).
+        """
+        queue = self.publisher.protocol.queue
+        queue.pauseProducing()
+        queue.pauseProducing()
+        queue.resumeProducing()
+        self.assertEqual(self.publisher.transport.producerState, "producing")
+        tag = self.publish(self.publisher, "elsewhere")
+        self.assertIn(amp.ANSWER, self.publisher.answer(tag))
+
 
 class DropModeTests(ServerTestCase):
     config = ServerConfig(queue_size=10, when_full=WhenFull.DROP)

@@ -165,6 +165,18 @@ class DeliveryQueueTests(QueueTestCase):
         queue.resumeProducing()
         self.assertEqual((self.sink.paused, self.sink.resumed), (1, 1))
 
+    def test_the_sink_hears_of_each_change_once(self) -> None:
+        """
+        A transport pauses its producer on every write while its buffer is
+        full, and may resume one it never paused.
+        """
+        queue = self.make_queue()
+        queue.resumeProducing()
+        queue.pauseProducing()
+        queue.pauseProducing()
+        queue.resumeProducing()
+        self.assertEqual((self.sink.paused, self.sink.resumed), (1, 1))
+
     def test_resume_writes_what_queued_while_paused(self) -> None:
         queue = self.make_queue()
         queue.pauseProducing()
