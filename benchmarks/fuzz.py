@@ -910,22 +910,27 @@ class FuzzResult:
 
     def leftovers(self) -> list[str]:
         """
-        What the server still holds of the fuzzing connections after they
-        are gone, each in words: with only the pair connected, it should
-        count two connections, and hold no pattern and no memory (the
-        pair's queues are empty).  Nothing if the server did not answer.
+        What the server still held of the fuzzing connections after they
+        were gone (L{leftovers_in}); nothing if it did not answer.
         """
-        stats = self.stats
-        if stats is None:
-            return []
-        found = []
-        if stats["connections"] != 2:
-            found.append(f"{stats['connections']} connections, not the pair's 2")
-        if stats["patterns"]:
-            found.append(f"{stats['patterns']} patterns that no connection holds")
-        if stats["memory_bytes"]:
-            found.append(f"{stats['memory_bytes']} bytes of memory charged")
-        return found
+        return [] if self.stats is None else leftovers_in(self.stats)
+
+
+def leftovers_in(stats: dict) -> list[str]:
+    """
+    What the server's figures show it holds of connections that are gone,
+    each in words: with only the pair connected, it should count two
+    connections, and hold no pattern and no memory (the pair's queues are
+    empty).
+    """
+    found = []
+    if stats["connections"] != 2:
+        found.append(f"{stats['connections']} connections, not the pair's 2")
+    if stats["patterns"]:
+        found.append(f"{stats['patterns']} patterns that no connection holds")
+    if stats["memory_bytes"]:
+        found.append(f"{stats['memory_bytes']} bytes of memory charged")
+    return found
 
 
 async def fuzz(reactor, uri: str, boxes: int, connections: int, seed: int, seconds: float) -> FuzzResult:
@@ -957,11 +962,13 @@ async def fuzz(reactor, uri: str, boxes: int, connections: int, seed: int, secon
 
 async def settled(reactor, client: EventClient) -> Optional[dict]:
     """
-    The server's figures once it has seen the fuzzing connections go,
-    leaving the pair's two (or after L{WAIT_SECONDS}, as they are then):
-    their closings counted, and what they held (subscriptions, patterns,
-    memory) given back, so what is still held was not.  None if the server
-    does not answer.
+    The server's figures once it has given back what the fuzzing
+    connections held (or after L{WAIT_SECONDS}, as they are then): their
+    closings counted, and their subscriptions, patterns and memory let go.
+    A server drops a departed client's subscriptions a few hundred a turn,
+    after its connection is gone, so figures taken in that turn may still
+    show them; what is held after the wait was not given back.  None if
+    the server does not answer.
     """
     deadline = reactor.seconds() + WAIT_SECONDS
     stats = None
@@ -970,7 +977,7 @@ async def settled(reactor, client: EventClient) -> Optional[dict]:
             stats = await within(reactor, client.stats(), WAIT_SECONDS)
         except Exception:
             return None
-        if stats["connections"] <= 2:
+        if not leftovers_in(stats):
             break
         await sleep(reactor, 0.1)
     return stats
