@@ -216,7 +216,7 @@ class EventServerProtocol(amp.AMP):
             transport.unregisterProducer()
             self.factory.broker.remove(self.queue)
             self.queue.stopProducing()
-        transport.loseConnection()
+        _close_after_goodbye(transport)
         self.factory.clock.callLater(CLOSE_GRACE_SECONDS, _cut, transport)
 
     def tell_goodbye(self, code: str, reason: str) -> None:
@@ -408,6 +408,23 @@ class EventServerProtocol(amp.AMP):
 
     def slow_consumer(self, reason: str) -> None:
         self.goodbye("SLOW_CONSUMER", f"a slow consumer: {reason}")
+
+
+def _close_after_goodbye(transport) -> None:
+    """
+    Close our side once the Goodbye is written, and go on reading (what
+    arrives is discarded) until the client closes its side or L{_cut}
+    does.  A socket closed with input unread makes the kernel send a reset
+    instead, and a reset can destroy the Goodbye before the client reads
+    it: a client still sending (a hoarder of memory, say) would never
+    learn why it was closed.
+    """
+    half_close = getattr(transport, "loseWriteConnection", None)
+    if half_close is None:
+        transport.loseConnection()
+        return
+    half_close()
+    transport.resumeProducing()
 
 
 def _cut(transport) -> None:
