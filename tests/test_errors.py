@@ -10,6 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from eventd.errors import WIRE_CODES, BadArguments
 from eventd.wire import commands
+from eventd.wire.commands import GOODBYES
 from tests.servers import PROJECT
 
 PROTOCOL = (PROJECT / "docs" / "protocol.md").read_text()
@@ -62,3 +63,13 @@ class ErrorTableTests(SynchronousTestCase):
                 if code in path.read_bytes():
                     spelled.append(f"{path.relative_to(PROJECT)}: {code.decode()}")
         self.assertEqual(spelled, [])
+
+
+class GoodbyeTableTests(SynchronousTestCase):
+    def test_the_protocol_lists_every_goodbye_code_and_no_other(self):
+        goodbye = section(7).split("### Goodbye")[1]
+        documented = set()
+        for line in goodbye.splitlines():
+            if line.startswith("| `"):  # the keys' table names no code
+                documented |= codes_in(line.split("|")[1])
+        self.assertEqual(documented, set(GOODBYES))

@@ -177,9 +177,12 @@ GOODBYES = {
     "MAX_CONNECTIONS": "the server has as many connections as it allows",
     "MEMORY_BUDGET": "the server's memory budget ran out, and this "
     "connection held the most",
+    "PROTOCOL_ERROR": "the client sent bytes that are not AMP boxes, or a box "
+    "that is neither a command nor an answer",
     "SHUTDOWN": "the server is stopping",
 }
-"""Why the server closes a connection, by the code its Goodbye carries."""
+"""Why the server closes a connection, by the code its Goodbye carries: the
+one table of them (docs/protocol.md, section 7, lists the same)."""
 
 
 class Goodbye(amp.Command):

@@ -5,9 +5,11 @@ and out as bytes, with a controlled clock.
 
 import msgpack
 from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 from twisted.protocols import amp
 from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
 
 from eventd.server import WhenFull
 from eventd.server.config import ServerConfig
@@ -167,6 +169,9 @@ class BadInputTests(ServerTestCase):
         rogue, other = self.peer(), self.peer()
         rogue.protocol.dataReceived(b"\x01\x00" + b"k" * 256)
         self.assertTrue(rogue.transport.disconnecting)
+        code, reason = rogue.goodbye()
+        self.assertEqual(code, "PROTOCOL_ERROR")
+        self.assertIn("256", reason)
         self.assertFalse(other.transport.disconnecting)
         self.assertIn(b"_answer", other.answer(self.publish(other, "fine")))
 
@@ -435,3 +440,22 @@ class OneWayTests(ServerTestCase):
         codes = [e["code"] for e in logged if "refused a request" in e.get("log_format", "")]
         self.assertEqual(codes, ["UNHANDLED"])  # then quiet, for the rest of the interval
         self.assertIn(b"_answer", peer.answer(self.publish(peer, "still-open")))
+
+
+class AMPConnectionMethodsTests(SynchronousTestCase):
+    def test_amps_own_connection_methods_only_log(self):
+        """
+        EventServerProtocol calls BinaryBoxProtocol's makeConnection and
+        connectionLost, not AMP's, which only log besides (and keep the
+        addresses they log): if a Twisted release makes them do more, the
+        server would miss it, and this fails.
+        """
+        ours, theirs = amp.AMP(), amp.AMP()
+        amp.BinaryBoxProtocol.makeConnection(ours, StringTransport())
+        theirs.makeConnection(StringTransport())
+        logged = {"_transportPeer", "_transportHost"}
+        self.assertEqual(set(vars(theirs)) ^ set(vars(ours)), logged)
+        amp.BinaryBoxProtocol.connectionLost(ours, _lost())
+        ours.transport = None
+        theirs.connectionLost(_lost())
+        self.assertEqual(set(vars(theirs)) ^ set(vars(ours)), logged)

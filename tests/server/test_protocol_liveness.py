@@ -210,6 +210,28 @@ class GoodbyeTests(ServerTestCase):
         self.clock.advance(CLOSE_GRACE_SECONDS)
         self.assertEqual(aborted, [True])
 
+    def test_a_goodbye_half_closes_and_reads_on_until_the_client_closes(self):
+        """
+        Closing a socket with input unread makes the kernel reset the
+        connection, which can destroy the Goodbye: the server closes only
+        its writing side, and reads on (discarding) until the client closes.
+        """
+        peer = self.peer()
+        peer.protocol.hold_reading()
+        half_closed = []
+        peer.transport.loseWriteConnection = lambda: half_closed.append(True)
+        peer.protocol.goodbye("READ_TIMEOUT", "testing")
+        self.assertEqual(half_closed, [True])
+        self.assertFalse(peer.transport.disconnecting)
+        self.assertEqual(peer.transport.producerState, "producing")
+        peer.protocol.dataReceived(b"\x00\x08_command\x00\x07publish" * 1000)
+        self.assertEqual(self.factory.budget.used, 0)
+        self.assertEqual(peer.goodbye(), ("READ_TIMEOUT", "testing"))
+
+    def test_a_goodbye_code_comes_from_the_table(self):
+        with self.assertRaises(ValueError):
+            self.peer().protocol.goodbye("SEE_YOU", "not a code")
+
     def test_a_connection_is_told_goodbye_once(self):
         peer = self.peer()
         peer.protocol.goodbye("READ_TIMEOUT", "first")
