@@ -3,6 +3,8 @@ The event service in this process, over real loopback sockets: what the
 broker saw can be checked directly.
 """
 
+import socket
+
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ServerEndpoint
@@ -66,6 +68,23 @@ class ListeningTests(TestCase):
         await client.close()
         await within(lost, 10)
         self.assertEqual(service.broker.subscribers, [])
+
+
+class SocketOptionTests(TestCase):
+    async def test_a_client_socket_has_keepalive_and_the_bounded_send_buffer(self):
+        """
+        The kernel probes a quiet TCP peer (a dead host is found even with
+        heartbeats off), and the send buffer is bounded as configured.
+        """
+        service = await serve_in_process(self, send_buffer_bytes=65536)
+        await connected(self, service.uris[0])
+        [connection] = service.factory.connections
+        handle = connection.transport.getHandle()
+        self.assertEqual(handle.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE), 1)
+        self.assertEqual(handle.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), 60)
+        self.assertEqual(handle.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT), 6)
+        # Linux reports twice what was set (socket(7)).
+        self.assertIn(handle.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF), (65536, 131072))
 
 
 class DropModeTests(TestCase):
