@@ -8,7 +8,6 @@ from argparse import ArgumentParser, Namespace
 from typing import Any, Callable, Coroutine, NoReturn
 
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import clientFromString
 from twisted.internet.error import ConnectionClosed
 from twisted.internet.interfaces import IReactorCore
 from twisted.internet.task import react
@@ -22,6 +21,7 @@ from twisted.logger import (
 )
 
 from eventd.client import DEFAULT_ENDPOINT, EventClient, connect, server_address
+from eventd.client.endpoints import client_endpoint
 from eventd.errors import EventdError
 
 INTERRUPTED = 130
@@ -46,8 +46,12 @@ def add_server_option(parser: ArgumentParser) -> None:
         help="the server: a Twisted client endpoint string, or the URI= value of "
         f"its banner (default: $EVENTD_ENDPOINT, else {DEFAULT_ENDPOINT})",
     )
-
-
+    parser.add_argument(
+        "--ca",
+        metavar="FILE",
+        help="for a tls: server, a PEM file of the certificate authorities that may "
+        "vouch for it (default: $EVENTD_CA, else the system's)",
+    )
 
 
 def run_connected(work: Work, args: Namespace) -> NoReturn:
@@ -84,7 +88,7 @@ async def _session(reactor: IReactorCore, work: Work, args: Namespace) -> None:
     """
     address = server_address(args.server)
     try:
-        endpoint = clientFromString(reactor, address)
+        endpoint = client_endpoint(reactor, address, args.ca)
     except (ValueError, TypeError) as error:
         raise SystemExit(f"eventd: bad server endpoint {address!r}: {error}") from None
     try:

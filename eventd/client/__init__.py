@@ -11,9 +11,9 @@ import os
 from typing import Optional, Union
 
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import clientFromString
 from twisted.internet.interfaces import IStreamClientEndpoint
 
+from eventd.client.endpoints import client_endpoint
 from eventd.client.event_client import EventClient, Handler
 from eventd.codecs import codec_named
 from eventd.event import Event
@@ -36,6 +36,7 @@ def connect(
     endpoint: Union[str, IStreamClientEndpoint],
     reactor: Optional[object] = None,
     codec: str = "json",
+    ca: Optional[str] = None,
 ) -> "Deferred[EventClient]":
     """
     Connect to an eventd server.
@@ -45,6 +46,9 @@ def connect(
         C{URI=}; the C{URI=} itself may be left in), or an endpoint.
     @param codec: how messages are encoded: C{json} (the default) or C{raw}
         (bytes as they are).
+    @param ca: for a C{tls:} endpoint string, a PEM file of the certificate
+        authorities that may vouch for the server (default
+        C{$EVENTD_CA}, else the system's).
     @return: a Deferred firing with an L{EventClient} once connected, or
         failing if the server cannot be reached.
     """
@@ -52,5 +56,5 @@ def connect(
         from twisted.internet import reactor
     chosen = codec_named(codec)
     if isinstance(endpoint, str):
-        endpoint = clientFromString(reactor, server_address(endpoint))
+        endpoint = client_endpoint(reactor, server_address(endpoint), ca)
     return EventClient(endpoint, reactor, chosen).start()

@@ -17,10 +17,11 @@ otherwise wait forever).
 from collections import deque
 from typing import Callable, Optional
 
-from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IHandshakeListener, IPushProducer
 from twisted.logger import Logger
 from twisted.protocols import amp
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from zope.interface import implementer
 
 from eventd.wire.commands import Deliver, Goodbye, Heartbeat, emit_box
@@ -68,6 +69,7 @@ class _SendWindow:
         self.resumeProducing()
 
 
+@implementer(IHandshakeListener)
 class ClientProtocol(amp.AMP):
     """
     An AMP connection to an eventd server.
@@ -97,10 +99,42 @@ class ClientProtocol(amp.AMP):
         self._reading_paused = False
         self.sending = _SendWindow()
         self.goodbye: Optional[tuple[str, str]] = None
+        self._secured = False
+        self._securing: list[Deferred] = []
 
     def connectionMade(self) -> None:
         super().connectionMade()
         self.transport.registerProducer(self.sending, True)
+
+    def when_ready(self) -> Deferred:
+        """
+        A Deferred that fires once the connection may carry commands: at
+        once over TCP; over TLS once the handshake has verified the server,
+        or failing with the reason the connection was lost before (a
+        certificate refused, say).  Twisted makes a TLS connection before
+        its handshake.
+        """
+        if self._secured or not isinstance(self.transport, TLSMemoryBIOProtocol):
+            return succeed(None)
+        securing: Deferred = Deferred()
+        self._securing.append(securing)
+        return securing
+
+    def handshakeCompleted(self) -> None:
+        self._secured = True
+        securing, self._securing = self._securing, []
+        for waiter in securing:
+            waiter.callback(None)
+
+    def stop_sending(self) -> None:
+        """
+        Nothing more will be sent: let go of the transport's producer.  A
+        TLS transport closes only once its producer is gone (a TCP one
+        does not wait).
+        """
+        if self.transport is not None:
+            self.transport.unregisterProducer()
+            self.sending.stopProducing()
 
     def send_emitted(self, records: list[bytes]) -> None:
         """
@@ -155,6 +189,9 @@ class ClientProtocol(amp.AMP):
         # Events already received are still handed to the application, in
         # order: the server delivered them before it went away.
         super().connectionLost(reason)
+        securing, self._securing = self._securing, []
+        for waiter in securing:
+            waiter.errback(reason)
         self._lost(self)
 
     def _pump(self) -> None:

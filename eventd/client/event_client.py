@@ -109,9 +109,14 @@ class EventClient:
 
     def _started(self, result: object) -> object:
         if isinstance(result, Failure):
-            self._closed = True
-            return self._service.stopService().addCallback(lambda _: result)
-        return self
+            return self._not_started(result)
+        # Over TLS the connection is made before the handshake has verified
+        # the server: a server refused is a failed start too.
+        return result.when_ready().addCallbacks(lambda _: self, self._not_started)
+
+    def _not_started(self, reason: Failure) -> Deferred:
+        self._closed = True
+        return self._service.stopService().addCallback(lambda _: reason)
 
     # The API.
 
@@ -248,6 +253,8 @@ class EventClient:
         waiting, self._waiting = self._waiting, []
         for call in waiting:
             call.errback(ConnectionClosed("the client was closed"))
+        if self._protocol is not None:
+            self._protocol.stop_sending()
         return self._service.stopService()
 
     # The connection.

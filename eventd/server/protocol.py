@@ -175,8 +175,8 @@ class EventServerProtocol(amp.AMP):
         heartbeats: it finds a dead host even when the client's process
         cannot be asked.
         """
-        handle = getattr(transport, "getHandle", lambda: None)()
-        if not isinstance(handle, socket.socket):
+        handle = _socket_of(transport)
+        if handle is None:
             return
         size = self.factory.config.send_buffer_bytes
         if size:
@@ -405,6 +405,19 @@ class EventServerProtocol(amp.AMP):
         self.goodbye("SLOW_CONSUMER", f"a slow consumer: {reason}")
 
 
+def _socket_of(transport) -> Optional[socket.socket]:
+    """
+    The socket beneath a transport, if any: a TLS transport's handle is its
+    OpenSSL connection, and the socket is that of the transport it wraps.
+    """
+    while transport is not None:
+        handle = getattr(transport, "getHandle", lambda: None)()
+        if isinstance(handle, socket.socket):
+            return handle
+        transport = getattr(transport, "transport", None)
+    return None
+
+
 def _close_after_goodbye(transport) -> None:
     """
     Close our side once the Goodbye is written, and go on reading (what
@@ -593,6 +606,8 @@ class EventServerFactory(ServerFactory):
         self._idle.append(idle)
         for protocol in list(self.connections):
             protocol.tell_goodbye("SHUTDOWN", "the server is stopping")
+            # A TLS transport closes only once its producer is gone.
+            protocol.transport.unregisterProducer()
             protocol.transport.loseConnection()
 
         def abort() -> None:

@@ -12,6 +12,7 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
 )
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from eventd.codecs import JSON, Codec
 from eventd.server.broker import SubscriptionManager
@@ -144,7 +145,7 @@ class EventService(ListeningService):
             pass
 
     def listened(self, ports: list[IListeningPort]) -> Deferred:
-        self.uris = [client_endpoint_for(port.getHost()) for port in ports]
+        self.uris = [client_endpoint_for(port.getHost(), tls=_speaks_tls(port)) for port in ports]
         # Under twistd the ports are bound before the reactor runs and has
         # installed its signal handlers: announce once it has, so whoever
         # starts us on seeing the banner may also stop us with SIGTERM.
@@ -157,3 +158,11 @@ class EventService(ListeningService):
             self.log.info("URI= {uri}", uri=uri)
         self.log.info("Event Server started.")
         announced.callback(None)
+
+
+def _speaks_tls(port: IListeningPort) -> bool:
+    """
+    Whether a listening port wraps its connections in TLS, as the C{ssl:}
+    endpoint's do: its factory is then Twisted's TLS wrapper of ours.
+    """
+    return isinstance(getattr(port, "factory", None), TLSMemoryBIOFactory)

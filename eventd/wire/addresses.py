@@ -16,18 +16,20 @@ DEFAULT_ENDPOINT = f"tcp:{DEFAULT_HOST}:{DEFAULT_PORT}"
 """Where clients look for the server when told nothing else."""
 
 
-def client_endpoint_for(address: object) -> str:
+def client_endpoint_for(address: object, tls: bool = False) -> str:
     """
     The Twisted client endpoint string that reaches a listening address,
     e.g. C{tcp:127.0.0.1:7766} or C{tcp:\\:\\:1:7766} (colons escaped, as
-    endpoint strings need).  This is what the banner prints after C{URI=}.
+    endpoint strings need), or C{tls:127.0.0.1:7767} for a port that speaks
+    TLS.  This is what the banner prints after C{URI=}.
     """
     if isinstance(address, (IPv4Address, IPv6Address)):
-        return f"tcp:{quoteStringArgument(address.host)}:{address.port}"
-    if isinstance(address, UNIXAddress):
+        scheme = "tls" if tls else "tcp"
+        return f"{scheme}:{quoteStringArgument(address.host)}:{address.port}"
+    if isinstance(address, UNIXAddress) and not tls:
         name = address.name.decode() if isinstance(address.name, bytes) else address.name
         return f"unix:{quoteStringArgument(name)}"
-    raise ValueError(f"no client endpoint reaches {address!r}")
+    raise ValueError(f"no client endpoint reaches {address!r}{' with TLS' if tls else ''}")
 
 
 def peer_name(address: object) -> str:
