@@ -9,6 +9,7 @@ non-editable install); by default it is the twistd beside this Python.
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import sys
@@ -16,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+import trustme
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, TimeoutError, succeed
 from twisted.internet.endpoints import (
@@ -378,12 +380,12 @@ async def raw_peer(testcase: TestCase, uri: str) -> RawPeer:
     return peer
 
 
-async def round_trip(testcase: TestCase, uri) -> None:
+async def round_trip(testcase: TestCase, uri, **options) -> None:
     """
-    Prove a server at C{uri} works: a client subscribes, publishes, and
-    gets its event back.
+    Prove a server at C{uri} works: a client (made with C{options}, as for
+    L{connected}) subscribes, publishes, and gets its event back.
     """
-    client = await connected(testcase, uri)
+    client = await connected(testcase, uri, **options)
     got = Collector(1)
     await client.subscribe("round.trip", got)
     await client.publish("round.trip", "there and back")
@@ -402,3 +404,31 @@ async def eventually(condition, seconds: float = START_SECONDS, interval: float 
             return
         await deferLater(reactor, interval, lambda: None)
     raise TimeoutError(f"still not true after {seconds} seconds: {condition.__doc__ or condition}")
+
+
+class TLSFiles:
+    """
+    A certificate authority and a server certificate for 127.0.0.1, made
+    for one test (trustme) and written to its temporary folder: no key is
+    ever committed.
+
+    @ivar ca: the PEM file of the CA's certificate, which clients trust.
+    @ivar server: the PEM file of the server's key and certificate chain.
+    @ivar listen: a C{--listen} value serving TLS on a free loopback port.
+    """
+
+    def __init__(self, testcase: TestCase) -> None:
+        self._folder = folder = Path(tempfile.mkdtemp(prefix="eventd-tls-"))
+        testcase.addCleanup(shutil.rmtree, folder, True)
+        authority = trustme.CA()
+        self.ca = str(folder / "ca.pem")
+        self.server = str(folder / "server.pem")
+        authority.cert_pem.write_to_path(self.ca)
+        authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(self.server)
+        self.listen = f"ssl:0:interface=127.0.0.1:privateKey={self.server}"
+
+    def another_ca(self) -> str:
+        """The PEM file of a CA that vouches for nobody here."""
+        path = str(self._folder / "another-ca.pem")
+        trustme.CA().cert_pem.write_to_path(path)
+        return path

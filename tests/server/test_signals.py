@@ -116,5 +116,11 @@ class BadCommandLineTests(TestCase):
     async def test_a_bad_listen_string(self):
         await self.assertOneLineError("eventd", "--listen", "bogus:1", words="--listen 'bogus:1'")
 
+    async def test_a_missing_tls_key_file(self):
+        await self.assertOneLineError(
+            "eventd", "--listen", "ssl:0:privateKey=/nonexistent/key.pem",
+            words="--listen 'ssl:0:privateKey=/nonexistent/key.pem': [Errno 2] No such file",
+        )
+
     async def test_a_bad_policy(self):
         await self.assertOneLineError("eventd", "--when-full", "x", words="--when-full")
