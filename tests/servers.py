@@ -34,6 +34,7 @@ from twisted.trial.unittest import TestCase
 from zope.interface import implementer
 
 from eventd.client import EventClient, connect
+from eventd.client.endpoints import client_endpoint
 from eventd.server import EventService
 from eventd.server.config import ServerConfig
 
@@ -364,12 +365,13 @@ class RawPeer(Protocol):
         return codes[0] if codes else None
 
 
-async def raw_peer(testcase: TestCase, uri: str) -> RawPeer:
+async def raw_peer(testcase: TestCase, uri: str, ca: Optional[str] = None) -> RawPeer:
     """
-    A L{RawPeer} connected to C{uri}, its connection closed when the test
-    ends.
+    A L{RawPeer} connected to C{uri} (a C{tls:} one verified with C{ca}),
+    its connection closed when the test ends.
     """
-    peer = await within(connectProtocol(clientFromString(reactor, uri), RawPeer()), WAIT)
+    endpoint = client_endpoint(reactor, uri, ca)
+    peer = await within(connectProtocol(endpoint, RawPeer()), WAIT)
 
     async def close() -> None:
         if not peer.closed.called:

@@ -8,7 +8,7 @@ from twisted.internet.error import ConnectError
 from twisted.trial.unittest import TestCase
 
 from tests.cli.commands import run, start
-from tests.servers import WAIT, TLSFiles, connected, round_trip, run_server, within
+from tests.servers import WAIT, TLSFiles, connected, raw_peer, round_trip, run_server, within
 
 
 class TLSTests(TestCase):
@@ -56,3 +56,20 @@ class TLSTests(TestCase):
             "/nonexistent.pem: No such file or directory",
         )
 
+
+
+class TLSGoodbyeTests(TestCase):
+    timeout = 60
+
+    async def test_a_connection_refused_before_its_handshake_is_told_why(self):
+        """
+        One connection too many is told so at once, before the TLS
+        handshake is done: the Goodbye must still reach it, inside TLS,
+        before the connection closes.
+        """
+        files = TLSFiles(self)
+        server = await run_server(self, "--listen", files.listen, "--max-connections", "1")
+        await connected(self, server.uri, ca=files.ca)
+        extra = await raw_peer(self, server.uri, ca=files.ca)
+        await within(extra.closed, WAIT)
+        self.assertEqual(extra.goodbye(), "MAX_CONNECTIONS")

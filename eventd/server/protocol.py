@@ -427,11 +427,15 @@ def _close_after_goodbye(transport) -> None:
     it: a client still sending (a hoarder of memory, say) would never
     learn why it was closed.
     """
-    half_close = getattr(transport, "loseWriteConnection", None)
-    if half_close is None:
+    # Looked up on the class: a TLS transport forwards unknown attributes to
+    # the TCP transport beneath it, whose half-close would send FIN under
+    # TLS, before a Goodbye TLS still holds (one sent before the handshake
+    # ends).  TLS's own close sends that first, then close_notify, and reads
+    # on until the client answers it.
+    if getattr(type(transport), "loseWriteConnection", None) is None:
         transport.loseConnection()
         return
-    half_close()
+    transport.loseWriteConnection()
     transport.resumeProducing()
 
 

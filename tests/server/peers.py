@@ -25,13 +25,20 @@ class Peer:
     One client of the server under test, speaking raw AMP boxes.
     """
 
-    def __init__(self, factory: EventServerFactory, port: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        factory: EventServerFactory,
+        port: Optional[int] = None,
+        transport: Optional[StringTransport] = None,
+    ) -> None:
         """
         @param port: if given, the peer's address is C{127.0.0.1:port}, so
             that each has its own name in the server's figures.
+        @param transport: the server's side of the connection, if not a
+            plain L{StringTransport}.
         """
         address = None if port is None else IPv4Address("TCP", "127.0.0.1", port)
-        self.transport = StringTransport(peerAddress=address)
+        self.transport = transport or StringTransport(peerAddress=address)
         self.protocol = factory.buildProtocol(None)
         self.protocol.makeConnection(self.transport)
         self._tags = 0
@@ -89,6 +96,19 @@ class Peer:
         return events
 
 
+class HalfCloseableTransport(StringTransport):
+    """
+    A transport that can close its writing side alone, as TCP's can.
+
+    @ivar write_closed: whether it did.
+    """
+
+    write_closed = False
+
+    def loseWriteConnection(self) -> None:
+        self.write_closed = True
+
+
 class ServerTestCase(SynchronousTestCase):
     """
     A server in memory: its clock is a L{Clock}, and the time its
@@ -106,8 +126,8 @@ class ServerTestCase(SynchronousTestCase):
             self.broker, self.config, self.clock, timer=lambda: self.now
         )
 
-    def peer(self) -> Peer:
-        return Peer(self.factory)
+    def peer(self, transport: Optional[StringTransport] = None) -> Peer:
+        return Peer(self.factory, transport=transport)
 
     def publish(self, peer: Peer, subject: str, payload: bytes = b"1") -> bytes:
         return peer.send(Publish, subjects=[subject], codec="json", payload=payload)

@@ -12,7 +12,7 @@ from twisted.protocols import amp
 from eventd.server.config import Limits, ServerConfig, WhenFull
 from eventd.server.protocol import CLOSE_GRACE_SECONDS
 from eventd.wire.commands import Heartbeat, Publish, Subscribe, SubscribeMatch
-from tests.server.peers import Peer, ServerTestCase
+from tests.server.peers import HalfCloseableTransport, Peer, ServerTestCase
 
 
 class HeartbeatTests(ServerTestCase):
@@ -216,12 +216,10 @@ class GoodbyeTests(ServerTestCase):
         connection, which can destroy the Goodbye: the server closes only
         its writing side, and reads on (discarding) until the client closes.
         """
-        peer = self.peer()
+        peer = self.peer(HalfCloseableTransport())
         peer.protocol.hold_reading()
-        half_closed = []
-        peer.transport.loseWriteConnection = lambda: half_closed.append(True)
         peer.protocol.goodbye("READ_TIMEOUT", "testing")
-        self.assertEqual(half_closed, [True])
+        self.assertTrue(peer.transport.write_closed)
         self.assertFalse(peer.transport.disconnecting)
         self.assertEqual(peer.transport.producerState, "producing")
         peer.protocol.dataReceived(b"\x00\x08_command\x00\x07publish" * 1000)
