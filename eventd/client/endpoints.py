@@ -100,7 +100,13 @@ def _client_certificate(certificate: Optional[str], key: Optional[str]):
                 pem += b"\n" + file.read()
     except OSError as e:
         raise ValueError(f"cannot read the client certificate or key: {e}") from None
-    return PrivateCertificate.loadPEM(pem)
+    try:
+        return PrivateCertificate.loadPEM(pem)
+    except Exception as e:
+        raise ValueError(
+            f"the client certificate {certificate} and its key are not a PEM pair OpenSSL "
+            f"takes: {e}"
+        ) from None
 
 
 def _arguments(text: str) -> tuple[list[str], dict[str, str]]:

@@ -45,3 +45,10 @@ class ClientEndpointTests(SynchronousTestCase):
         self.patch(os, "environ", {**os.environ, "EVENTD_CA": "/nonexistent/ca.pem"})
         error = self.assertRaises(ValueError, client_endpoint, MemoryReactor(), "tls:h:1")
         self.assertIn("/nonexistent/ca.pem", str(error))
+
+    def test_a_client_certificate_without_its_key_is_named(self):
+        files = TLSFiles(self)
+        error = self.assertRaises(
+            ValueError, client_endpoint, MemoryReactor(), f"tls:h:1:certificate={files.ca}", files.ca
+        )
+        self.assertIn(f"the client certificate {files.ca} and its key", str(error))
