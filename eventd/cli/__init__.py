@@ -1,6 +1,6 @@
 """
 The C{eventd} command: C{eventd pub}, C{sub} and C{stats} for shells and
-scripts, and C{systemd-units} and C{service} for operators.
+scripts, and C{systemd-units}, C{service} and C{passwd} for operators.
 
 The networked subcommands use the Twisted client, so they reach the server
 exactly as a Twisted application would.  Each subcommand lives in a module
@@ -13,13 +13,14 @@ from argparse import ArgumentParser
 from typing import Callable, Optional, Sequence
 
 from eventd.cli.connected import Subparsers
+from eventd.cli.passwd import add_passwd
 from eventd.cli.pub import add_pub
 from eventd.cli.service import add_service, add_systemd_units
 from eventd.cli.stats import add_stats
 from eventd.cli.sub import add_sub
 
 SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
-    add_pub, add_sub, add_stats, add_systemd_units, add_service
+    add_pub, add_sub, add_stats, add_systemd_units, add_service, add_passwd
 )
 """Each adds one subcommand's parser, and sets C{run} to what runs it."""
 
