@@ -13,14 +13,10 @@ from typing import Optional
 
 from twisted.internet.endpoints import HostnameEndpoint, clientFromString, wrapClientTLS
 from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.internet.ssl import (
-    Certificate,
-    PrivateCertificate,
-    optionsForClientTLS,
-    trustRootFromCertificates,
-)
+from twisted.internet.ssl import optionsForClientTLS
 
-PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+from eventd.wire.addresses import endpoint_arguments as _arguments
+from eventd.wire.certificates import private_certificate, trust_root
 
 TLS_OPTIONS_WITH_CA = ("host", "port", "timeout", "certificate", "privateKey")
 """The arguments of a C{tls:} string that may go with C{ca}: all of
@@ -65,26 +61,6 @@ def client_endpoint(
     return wrapClientTLS(options, HostnameEndpoint(reactor, host.encode("idna"), port, timeout))
 
 
-def trust_root(path: str):
-    """
-    The certificate authorities of a PEM file (one certificate or several).
-
-    @raise ValueError: if it cannot be read or holds no certificate.
-    """
-    try:
-        with open(path, "rb") as file:
-            pem = file.read()
-    except OSError as e:
-        raise ValueError(f"cannot read the CA file {path}: {e.strerror}") from None
-    blocks = [PEM_CERTIFICATE + block for block in pem.split(PEM_CERTIFICATE)[1:]]
-    if not blocks:
-        raise ValueError(f"the CA file {path} holds no PEM certificate")
-    try:
-        return trustRootFromCertificates([Certificate.loadPEM(block) for block in blocks])
-    except Exception as e:
-        raise ValueError(f"the CA file {path} holds a certificate OpenSSL refuses: {e}") from None
-
-
 def _client_certificate(certificate: Optional[str], key: Optional[str]):
     """
     The client's own certificate and key (for servers that ask for one),
@@ -92,44 +68,4 @@ def _client_certificate(certificate: Optional[str], key: Optional[str]):
     """
     if certificate is None:
         return None
-    try:
-        with open(certificate, "rb") as file:
-            pem = file.read()
-        if key is not None:
-            with open(key, "rb") as file:
-                pem += b"\n" + file.read()
-    except OSError as e:
-        raise ValueError(f"cannot read the client certificate or key: {e}") from None
-    try:
-        return PrivateCertificate.loadPEM(pem)
-    except Exception as e:
-        raise ValueError(
-            f"the client certificate {certificate} and its key are not a PEM pair OpenSSL "
-            f"takes: {e}"
-        ) from None
-
-
-def _arguments(text: str) -> tuple[list[str], dict[str, str]]:
-    """
-    The positional and named arguments of an endpoint string (past its
-    scheme): separated by colons, C{name=value} for named ones, a backslash
-    escaping the next character (C{\\:\\:1} is C{::1}).
-    """
-    fields: list[tuple[str, Optional[str]]] = []
-    current, name, escaped = "", None, False
-    for character in text:
-        if escaped:
-            current, escaped = current + character, False
-        elif character == "\\":
-            escaped = True
-        elif character == ":":
-            fields.append((current, name))
-            current, name = "", None
-        elif character == "=" and name is None:
-            name, current = current, ""
-        else:
-            current += character
-    fields.append((current, name))
-    positional = [value for value, name in fields if name is None]
-    named = {name: value for value, name in fields if name is not None}
-    return positional, named
+    return private_certificate(certificate, key, "client")

@@ -1,7 +1,10 @@
 """
 Addresses as text: where a server listens by default, the banner's URI that
-clients take, and the peer names in logs.
+clients take, the arguments of an endpoint string, and the peer names in
+logs.
 """
+
+from typing import Optional
 
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.endpoints import quoteStringArgument
@@ -30,6 +33,34 @@ def client_endpoint_for(address: object, tls: bool = False) -> str:
         name = address.name.decode() if isinstance(address.name, bytes) else address.name
         return f"unix:{quoteStringArgument(name)}"
     raise ValueError(f"no client endpoint reaches {address!r}{' with TLS' if tls else ''}")
+
+
+def endpoint_arguments(text: str) -> tuple[list[str], dict[str, str]]:
+    """
+    The positional and named arguments of an endpoint string (past its
+    scheme): separated by colons, C{name=value} for named ones, a backslash
+    escaping the next character (C{\\:\\:1} is C{::1}).  Twisted parses
+    its strings alike, but only privately; the clients' C{tls:} and the
+    server's C{ssl:} with client certificates need the arguments themselves.
+    """
+    fields: list[tuple[str, Optional[str]]] = []
+    current, name, escaped = "", None, False
+    for character in text:
+        if escaped:
+            current, escaped = current + character, False
+        elif character == "\\":
+            escaped = True
+        elif character == ":":
+            fields.append((current, name))
+            current, name = "", None
+        elif character == "=" and name is None:
+            name, current = current, ""
+        else:
+            current += character
+    fields.append((current, name))
+    positional = [value for value, name in fields if name is None]
+    named = {name: value for value, name in fields if name is not None}
+    return positional, named
 
 
 def peer_name(address: object) -> str:
