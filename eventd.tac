@@ -15,6 +15,13 @@ named like it (EVENTD_QUEUE_SIZE for --queue-size):
     EVENTD_MAX_SUBSCRIPTIONS, EVENTD_MAX_TOTAL_SUBSCRIPTIONS
     EVENTD_MAX_CONNECTIONS, EVENTD_MAX_MEMORY_BYTES
     EVENTD_METRICS
+    EVENTD_IDENT, EVENTD_IDENT_FILE, EVENTD_USERS, EVENTD_ACL, EVENTD_LOGIN_TIMEOUT
+    EVENTD_CLIENT_CA, EVENTD_REQUIRE_CLIENT_CERT (1 or 0), EVENTD_ALLOW_ANONYMOUS (1 or 0)
+
+EVENTD_IDENT holds the passphrase itself; with systemd, rather pass it as a
+credential (LoadCredential=ident:/etc/eventd/ident) and set
+EVENTD_IDENT_FILE=%d/ident, so that it is neither in a unit file nor in
+the environment of every process of the service (docs/security.md).
 """
 
 import os

@@ -53,6 +53,28 @@ class LimitExceeded(EventdError):
     """
 
 
+class AuthRequired(EventdError):
+    """
+    The server admits only clients that log in, and this one sent another
+    command first.
+    """
+
+
+class LoginFailed(EventdError):
+    """
+    A login was refused: the user is unknown, the passphrase or password is
+    wrong, or (on the client's side) the server could not prove that it
+    knows them.
+    """
+
+
+class PermissionDenied(EventdError):
+    """
+    The server's access list does not let this user do that: publish on
+    that subject, subscribe to it, or read the server's figures.
+    """
+
+
 WIRE_CODES: dict[type[EventdError], bytes] = {
     BadArguments: b"BAD_ARGUMENTS",
     BadSubject: b"BAD_SUBJECT",
@@ -60,6 +82,9 @@ WIRE_CODES: dict[type[EventdError], bytes] = {
     MessageTooLarge: b"MESSAGE_TOO_LARGE",
     TooManySubscriptions: b"TOO_MANY_SUBSCRIPTIONS",
     LimitExceeded: b"LIMIT_EXCEEDED",
+    AuthRequired: b"AUTH_REQUIRED",
+    LoginFailed: b"AUTH_FAILED",
+    PermissionDenied: b"PERMISSION_DENIED",
 }
 """
 Every error the server reports, by the code it has on the wire.  Commands
@@ -86,4 +111,11 @@ NamingError = CannotConnect
 """
 Pyro 3's name for "the event server cannot be found", so that ported code's
 C{except NamingError} keeps working.
+"""
+
+
+ConnectionDeniedError = LoginFailed
+"""
+Pyro 3's name for "the server refused this client's passphrase", so that
+ported code's C{except ConnectionDeniedError} keeps working.
 """

@@ -8,7 +8,7 @@ import re
 from twisted.protocols import amp
 from twisted.trial.unittest import SynchronousTestCase
 
-from eventd.errors import WIRE_CODES, BadArguments
+from eventd.errors import WIRE_CODES, AuthRequired, BadArguments
 from eventd.wire import commands
 from eventd.wire.commands import GOODBYES
 from tests.servers import PROJECT
@@ -16,12 +16,18 @@ from tests.servers import PROJECT
 PROTOCOL = (PROJECT / "docs" / "protocol.md").read_text()
 
 ANSWERED = (
+    commands.Login,
+    commands.LoginFinal,
     commands.Publish,
     commands.Subscribe,
     commands.SubscribeMatch,
     commands.Unsubscribe,
     commands.Stats,
 )
+
+
+COMMON = {"BAD_ARGUMENTS", "AUTH_REQUIRED"}
+"""Codes every command may answer with, said once for all in section 6."""
 
 
 def section(number: int) -> str:
@@ -48,11 +54,17 @@ class ErrorTableTests(SynchronousTestCase):
         for command in ANSWERED:
             documented = codes_in(rows[f"`{command.commandName.decode()}`"])
             codes = {code.decode() for code in command.allErrors.values()}
-            self.assertEqual(codes - {"BAD_ARGUMENTS"}, documented, command.commandName)
+            self.assertEqual(codes - COMMON, documented, command.commandName)
 
-    def test_every_command_refuses_undecodable_arguments(self):
+    def test_the_common_codes_are_said_to_be_common(self):
+        preface = section(6).split("Summary:")[0]
+        for code in COMMON:
+            self.assertIn(f"common error `{code}`", preface)
+
+    def test_every_command_has_the_common_codes(self):
         for command in (*ANSWERED, commands.Emit):
-            self.assertEqual(command.allErrors[BadArguments], WIRE_CODES[BadArguments])
+            for error in (BadArguments, AuthRequired):
+                self.assertEqual(command.allErrors[error], WIRE_CODES[error])
 
     def test_no_code_is_spelled_outside_the_table(self):
         spelled = []

@@ -42,22 +42,31 @@ SERVER_RANKS = {
     "counters": 0,
     "stalls": 0,
     "logbudget": 0,
+    "users": 0,
+    "permissions": 0,
+    "throttle": 0,
+    "tls": 0,
+    "exposure": 0,
+    "accounts": 1,
     "broker": 1,
     "queues": 1,
     "boxes": 1,
     "logfiles": 1,
+    "portal": 2,
     "fanout": 2,
+    "security": 3,
+    "login": 3,
     "stats": 2,
-    "responders": 3,
-    "protocol": 4,
-    "listening": 4,
-    "service": 5,
-    "signals": 6,
-    "systemd": 6,
-    "metrics": 6,
-    "logs": 6,
-    "tap": 7,
-    "__init__": 8,
+    "responders": 4,
+    "protocol": 5,
+    "listening": 5,
+    "service": 6,
+    "signals": 7,
+    "systemd": 7,
+    "metrics": 7,
+    "logs": 7,
+    "tap": 8,
+    "__init__": 9,
 }
 """The server's modules, innermost first; a module imports lower ranks only."""
 
@@ -149,7 +158,7 @@ class LayoutTests(SynchronousTestCase):
     def test_the_broker_importing_the_protocol_is_caught(self):
         edge = ("eventd.server.broker", "eventd.server.protocol")
         self.assertEqual(wrong_way([edge]), [
-            "eventd.server.broker (rank 1) imports eventd.server.protocol (rank 4)"
+            "eventd.server.broker (rank 1) imports eventd.server.protocol (rank 5)"
         ])
 
     def test_a_server_module_importing_its_own_package_is_caught(self):

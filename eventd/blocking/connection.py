@@ -3,45 +3,60 @@ A blocking program's connection to the server: an L{EventClient} in the
 reactor thread that crochet runs, used from the program's own threads.
 """
 
+from functools import partial
 from typing import Any, Callable, Optional
+
+import os
 
 import crochet
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.logger import Logger
 
 from eventd.blocking.reactor_thread import wait_for
 from eventd.client import EventClient, connect, server_address
-from eventd.errors import CannotConnect
+from eventd.client.login import Credentials
+from eventd.errors import CannotConnect, LoginFailed
 
 CONNECT_SECONDS = 5.0
 """How long a client tries to reach the server before giving up."""
-
-_log = Logger()
-
 
 class BlockingConnection:
     """
     One Twisted client, in the reactor thread, used from this one.
 
-    @param ident: Pyro's authentication passphrase; accepted so ported code
-        runs, but eventd has no authentication yet.
+    @param ident: the server's shared passphrase (its C{--ident}, Pyro's
+        C{-i}); by default the EVENTD_IDENT environment variable, if set.
     @param esURI: the server's address: its banner's C{URI=} value or any
         Twisted client endpoint string.  By default the EVENTD_ENDPOINT
         environment variable, else C{tcp:127.0.0.1:7766}.
     @param codec: how messages are encoded: C{json} or C{raw}.
+    @param user: instead of C{ident}, a user of the server's C{--users},
+        with its C{password}.
     @raise CannotConnect: (also known as C{NamingError}) if no server answers
         within L{CONNECT_SECONDS}.
+    @raise LoginFailed: (also known as C{ConnectionDeniedError}) if the
+        server refuses the passphrase, or the user and password.
     """
 
-    def __init__(self, ident: Optional[str], esURI: Optional[str], codec: str) -> None:
-        if ident is not None:
-            _log.warn("eventd has no authentication yet: the ident passphrase is ignored")
+    def __init__(
+        self,
+        ident: Optional[str],
+        esURI: Optional[str],
+        codec: str,
+        user: Optional[str] = None,
+        password: Optional[str] = None,
+    ) -> None:
+        if ident is None and user is None:
+            ident = os.environ.get("EVENTD_IDENT") or None
+        Credentials.chosen(ident, user, password)  # a ValueError here, not a CannotConnect
         self.address = server_address(esURI)
+        connecting = partial(connect, ident=ident, user=user, password=password)
         try:
             self.client: EventClient = wait_for(
-                connect, self.address, None, codec, timeout=CONNECT_SECONDS
+                connecting, self.address, None, codec, timeout=CONNECT_SECONDS
             )
+        except LoginFailed as e:
+            raise LoginFailed(f"the event server at {self.address} refused the login: {e}") from None
         except crochet.TimeoutError:
             raise CannotConnect(
                 f"no event server answered at {self.address} "

@@ -16,9 +16,15 @@ class Publisher:
     """
 
     def __init__(
-        self, ident: Optional[str] = None, esURI: Optional[str] = None, codec: str = "json"
+        self,
+        ident: Optional[str] = None,
+        esURI: Optional[str] = None,
+        codec: str = "json",
+        *,
+        user: Optional[str] = None,
+        password: Optional[str] = None,
     ) -> None:
-        self._es_connection = BlockingConnection(ident, esURI, codec)
+        self._es_connection = BlockingConnection(ident, esURI, codec, user, password)
 
     def publish(self, subjects: Names, msg: Any) -> float:
         """

@@ -24,12 +24,14 @@ from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
 
 from eventd.blocking.reactor_thread import wait_for
+from eventd.server.accounts import Accounts
 from eventd.server.config import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_QUEUE_SIZE,
     ServerConfig,
     WhenFull,
 )
+from eventd.server.security import Security
 from eventd.server.service import EventService
 from eventd.wire.addresses import DEFAULT_HOST, DEFAULT_PORT
 
@@ -58,11 +60,13 @@ class EventServiceStarter:
         queue_size: int = DEFAULT_QUEUE_SIZE,
         when_full: str = WhenFull.BLOCK.value,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        ident: Optional[str] = None,
     ) -> None:
         """
         Run the server until L{shutdown}: this blocks, so run it in a thread
         of its own.  C{port=0} lets the system pick a free port (see
-        L{uri}).
+        L{uri}).  With C{ident} (Pyro's passphrase), only clients that give
+        it are admitted.
 
         @raise twisted.internet.error.CannotListenError: if the port cannot
             be bound.
@@ -73,7 +77,8 @@ class EventServiceStarter:
             max_message_bytes=max_message_bytes,
         )
         endpoint = f"tcp:{port}:interface={quoteStringArgument(hostname)}"
-        service = wait_for(self._listen, endpoint, config)
+        security = Security(Accounts(ident)) if ident else Security()
+        service = wait_for(self._listen, endpoint, config, security)
         self.uri = service.uris[0]
         self._started.set()
         try:
@@ -96,7 +101,7 @@ class EventServiceStarter:
         self._stopping.set()
 
     @staticmethod
-    def _listen(endpoint: str, config: ServerConfig) -> Deferred:
-        service = EventService([serverFromString(reactor, endpoint)], config, reactor)
+    def _listen(endpoint: str, config: ServerConfig, security: Security) -> Deferred:
+        service = EventService([serverFromString(reactor, endpoint)], config, reactor, security)
         service.startService()
         return service.whenListening().addCallback(lambda _: service)

@@ -43,9 +43,15 @@ class Subscriber:
     """
 
     def __init__(
-        self, ident: Optional[str] = None, esURI: Optional[str] = None, codec: str = "json"
+        self,
+        ident: Optional[str] = None,
+        esURI: Optional[str] = None,
+        codec: str = "json",
+        *,
+        user: Optional[str] = None,
+        password: Optional[str] = None,
     ) -> None:
-        self._es_connection = BlockingConnection(ident, esURI, codec)
+        self._es_connection = BlockingConnection(ident, esURI, codec, user, password)
         self._es_threads = THREADS
         # Handed from the reactor thread to listen(); None wakes it to stop.
         self._es_handoff: "queue.Queue[Optional[Event]]" = queue.Queue()

@@ -3,9 +3,10 @@ What every networked subcommand shares: finding the server, connecting,
 and turning the ways that can fail into one line on stderr.
 """
 
+import os
 import sys
 from argparse import ArgumentParser, Namespace
-from typing import Any, Callable, Coroutine, NoReturn
+from typing import Any, Callable, Coroutine, NoReturn, Optional
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionClosed
@@ -22,7 +23,8 @@ from twisted.logger import (
 
 from eventd.client import DEFAULT_ENDPOINT, EventClient, connect, server_address
 from eventd.client.endpoints import client_endpoint
-from eventd.errors import EventdError
+from eventd.errors import AuthRequired, EventdError, LoginFailed
+from eventd.wire.secrets import first_line
 
 INTERRUPTED = 130
 """
@@ -51,6 +53,22 @@ def add_server_option(parser: ArgumentParser) -> None:
         metavar="FILE",
         help="for a tls: server, a PEM file of the certificate authorities that may "
         "vouch for it (default: $EVENTD_CA, else the system's)",
+    )
+    parser.add_argument(
+        "--ident-file",
+        metavar="FILE",
+        help="log in with the server's shared passphrase, the first line of FILE "
+        "(default: $EVENTD_IDENT, the passphrase itself)",
+    )
+    parser.add_argument(
+        "--user",
+        metavar="NAME",
+        help="log in as this user of the server's --users file (default: $EVENTD_USER)",
+    )
+    parser.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="the user's password: the first line of FILE (default: $EVENTD_PASSWORD)",
     )
 
 
@@ -91,8 +109,11 @@ async def _session(reactor: IReactorCore, work: Work, args: Namespace) -> None:
         endpoint = client_endpoint(reactor, address, args.ca)
     except (ValueError, TypeError) as error:
         raise SystemExit(f"eventd: bad server endpoint {address!r}: {error}") from None
+    credentials = _credentials(args)
     try:
-        client = await connect(endpoint, reactor)
+        client = await connect(endpoint, reactor, **credentials)
+    except LoginFailed as reason:
+        raise SystemExit(f"eventd: the event server at {address} refused the login: {reason}")
     except Exception as reason:
         # connect() fails only when its one attempt to connect fails.
         raise SystemExit(
@@ -113,5 +134,37 @@ async def _session(reactor: IReactorCore, work: Work, args: Namespace) -> None:
         if stopping:
             raise SystemExit(INTERRUPTED) from None
         raise SystemExit(f"eventd: lost the event server at {address}: {reason}") from None
+    except AuthRequired as error:
+        raise SystemExit(
+            f"eventd: {error}: give --ident-file (or $EVENTD_IDENT), or --user and "
+            "--password-file (or $EVENTD_USER and $EVENTD_PASSWORD)"
+        ) from None
     except EventdError as error:
         raise SystemExit(f"eventd: {error}") from None
+
+
+def _credentials(args: Namespace) -> dict[str, Optional[str]]:
+    """
+    Who to log in as: from the options, else from the environment.  A
+    secret is read from a file or the environment, never from the command
+    line, where every user of the host could read it.
+    """
+    ident = _first_line("--ident-file", args.ident_file) if args.ident_file else None
+    user = args.user or os.environ.get("EVENTD_USER") or None
+    password = _first_line("--password-file", args.password_file) if args.password_file else None
+    if user is not None and password is None:
+        password = os.environ.get("EVENTD_PASSWORD")
+        if password is None:
+            raise SystemExit("eventd: --user needs --password-file or $EVENTD_PASSWORD")
+    if ident is None and user is None:
+        ident = os.environ.get("EVENTD_IDENT") or None
+    if ident is not None and user is not None:
+        raise SystemExit("eventd: give a passphrase (--ident-file) or a user, not both")
+    return {"ident": ident, "user": user, "password": password}
+
+
+def _first_line(option: str, path: str) -> str:
+    try:
+        return first_line(path)
+    except ValueError as e:
+        raise SystemExit(f"eventd: {option} {e}") from None

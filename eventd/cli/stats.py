@@ -26,9 +26,10 @@ def add_stats(subcommands: Subparsers) -> None:
         "included), subscriptions, events published, delivered and dropped since it "
         "started, the memory it holds for clients, slow consumers disconnected, "
         "requests refused and connections closed (by code), and the longest stall of "
-        "the last minute; then one row per subscribing connection with its "
-        "subscriptions, events queued now, the most ever queued, events delivered and "
-        "dropped, bytes queued now, and what its full queue does.",
+        "the last minute, logins and failed logins, and what the server admits; then "
+        "one row per subscribing connection with its subscriptions, events queued now, "
+        "the most ever queued, events delivered and dropped, bytes queued now, what its "
+        "full queue does, and the user it logged in as.",
     )
     parser.add_argument(
         "--json",
@@ -62,6 +63,7 @@ COLUMNS = (
     "dropped",
     "queue_bytes",
     "policy",
+    "user",
 )
 """The table's columns, one row per subscriber: the keys of its JSON form."""
 
@@ -90,6 +92,8 @@ def _stats_table(figures: dict[str, Any]) -> str:
         ("refused", _by_code(figures["refused"])),
         ("closed", _by_code(figures["closed"])),
         ("longest_stall", f"{figures['longest_stall'] * 1000:.1f} ms in the last minute"),
+        ("logins", f"{_by_code(figures['logins'])}; {figures['login_failures']} failed"),
+        ("security", _security(figures["security"])),
     ]
     width = max(len(name) for name, _ in totals)
     lines = [f"{name:<{width}}  {value}" for name, value in totals]
@@ -98,13 +102,32 @@ def _stats_table(figures: dict[str, Any]) -> str:
         lines.append("no subscribers")
         return "\n".join(lines)
     rows = [COLUMNS]
-    rows += [tuple(str(row[column]) for column in COLUMNS) for row in subscribers]
+    rows += [tuple(_cell(row[column]) for column in COLUMNS) for row in subscribers]
     widths = [max(len(row[n]) for row in rows) for n in range(len(COLUMNS))]
     for row in rows:
         cells = [row[0].ljust(widths[0])]
         cells += [cell.rjust(fits) for cell, fits in zip(row[1:], widths[1:])]
         lines.append("  ".join(cells))
     return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    """
+    A value as its column shows it: an anonymous subscriber's user as C{-}.
+    """
+    return "-" if value is None else str(value)
+
+
+def _security(security: dict[str, Any]) -> str:
+    """
+    What the server admits, on one line.
+    """
+    return (
+        f"logins by {security['authentication']}; client certificates "
+        f"{'verified' if security['client_certificates'] else 'not asked for'}; "
+        f"anonymous clients {'admitted' if security['anonymous'] else 'refused'}; "
+        f"access list {security['acl']}"
+    )
 
 
 def _by_code(counts: dict[str, int]) -> str:

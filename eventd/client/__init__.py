@@ -15,6 +15,7 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 
 from eventd.client.endpoints import client_endpoint
 from eventd.client.event_client import EventClient, Handler
+from eventd.client.login import Credentials
 from eventd.codecs import codec_named
 from eventd.event import Event
 from eventd.wire.addresses import DEFAULT_ENDPOINT
@@ -37,6 +38,10 @@ def connect(
     reactor: Optional[object] = None,
     codec: str = "json",
     ca: Optional[str] = None,
+    *,
+    ident: Optional[str] = None,
+    user: Optional[str] = None,
+    password: Optional[str] = None,
 ) -> "Deferred[EventClient]":
     """
     Connect to an eventd server.
@@ -49,12 +54,20 @@ def connect(
     @param ca: for a C{tls:} endpoint string, a PEM file of the certificate
         authorities that may vouch for the server (default
         C{$EVENTD_CA}, else the system's).
-    @return: a Deferred firing with an L{EventClient} once connected, or
-        failing if the server cannot be reached.
+    @param ident: the server's shared passphrase (its C{--ident}; Pyro's
+        ident), to log in with.
+    @param user: the user to log in as (one of the server's C{--users}),
+        with C{password}.
+    @return: a Deferred firing with an L{EventClient} once connected (and
+        logged in), or failing if the server cannot be reached, or with
+        L{eventd.errors.LoginFailed} if it refuses the login.
+    @raise ValueError: if both C{ident} and C{user} are given, or C{user}
+        without C{password}.
     """
     if reactor is None:
         from twisted.internet import reactor
     chosen = codec_named(codec)
+    credentials = Credentials.chosen(ident, user, password)
     if isinstance(endpoint, str):
         endpoint = client_endpoint(reactor, server_address(endpoint), ca)
-    return EventClient(endpoint, reactor, chosen).start()
+    return EventClient(endpoint, reactor, chosen, credentials).start()

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IHandshakeListener, IPushProducer
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.protocols import amp
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from zope.interface import implementer
@@ -32,6 +32,9 @@ INBOX_HIGH = 256
 
 INBOX_LOW = INBOX_HIGH // 2
 """Events waiting for the application below which it reads again."""
+
+TOLD_ALREADY = ("LOGIN_REQUIRED", "LOGIN_FAILED")
+"""Goodbyes that follow a refusal the caller was answered with."""
 
 
 @implementer(IPushProducer)
@@ -181,8 +184,12 @@ class ClientProtocol(amp.AMP):
         The server is about to close the connection, and says why.
         """
         self.goodbye = (code, reason)
-        self.log.warn("the event server closes the connection: {code}: {reason}",
-                      code=code, reason=reason)
+        # After a refused login the caller has the refusal already.
+        level = LogLevel.info if code in TOLD_ALREADY else LogLevel.warn
+        self.log.emit(
+            level, "the event server closes the connection: {code}: {reason}",
+            code=code, reason=reason,
+        )
         return {}
 
     def connectionLost(self, reason) -> None:

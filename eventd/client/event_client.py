@@ -23,7 +23,9 @@ from twisted.python.failure import Failure
 
 from eventd.client.connection import ClientProtocol
 from eventd.client.handlers import HandlerTable
+from eventd.client.login import Credentials, log_in
 from eventd.codecs import Codec, codec_named
+from eventd.errors import LoginFailed
 from eventd.event import Event
 from eventd.wire.arguments import name_batches
 from eventd.wire.commands import Publish, Stats, Subscribe, SubscribeMatch, Unsubscribe
@@ -68,9 +70,20 @@ class EventClient:
     log = Logger()
 
     def __init__(
-        self, endpoint: IStreamClientEndpoint, clock: IReactorTime, codec: Codec
+        self,
+        endpoint: IStreamClientEndpoint,
+        clock: IReactorTime,
+        codec: Codec,
+        credentials: Optional[Credentials] = None,
     ) -> None:
+        """
+        @param credentials: who to log in as, on every connection, before
+            anything else.
+        """
         self.codec = codec
+        self._credentials = credentials
+        self._refused: Optional[Failure] = None
+        self._reconnecting = False
         self._clock = clock
         self._handlers = HandlerTable()
         self._policy: Optional[str] = None
@@ -86,7 +99,7 @@ class EventClient:
             self._factory(),
             retryPolicy=backoffPolicy(initialDelay=0.1, maxDelay=5.0),
             clock=clock,
-            prepareConnection=self._resubscribe,
+            prepareConnection=self._prepare,
         )
 
     def _factory(self) -> Factory:
@@ -110,6 +123,8 @@ class EventClient:
     def _started(self, result: object) -> object:
         if isinstance(result, Failure):
             return self._not_started(result)
+        if self._refused is not None:
+            return self._not_started(self._refused)
         # Over TLS the connection is made before the handshake has verified
         # the server: a server refused is a failed start too.
         return result.when_ready().addCallbacks(lambda _: self, self._not_started)
@@ -288,11 +303,38 @@ class EventClient:
             self._call(command, **{argument: batch}, **extra) for batch in name_batches(names)
         )
 
+    def _prepare(self, protocol: ClientProtocol) -> Deferred:
+        """
+        A new connection: log in, if we have credentials, then subscribe it
+        to everything we had, with the policy we asked for, then let
+        waiting calls through.
+        """
+        if self._credentials is None:
+            return self._resubscribe(protocol)
+        logged_in = Deferred.fromCoroutine(log_in(protocol, self._credentials))
+        return logged_in.addCallbacks(
+            lambda _: self._resubscribe(protocol), self._login_refused, errbackArgs=(protocol,)
+        )
+
+    def _login_refused(self, failure: Failure, protocol: ClientProtocol) -> None:
+        """
+        The server refused the login: close this connection, and let
+        ClientService try again later, as after any lost connection.
+        (Failing the preparation instead would leave the connection open
+        under a ClientService that believes it gone.)  A first
+        connection's refusal is start()'s failure.
+        """
+        failure.trap(LoginFailed)
+        self._refused = failure
+        if self._reconnecting and not self._closed:
+            self.log.warn(
+                "the event server refused the login as {user}: {reason}",
+                user=self._credentials.user,
+                reason=failure.getErrorMessage(),
+            )
+        protocol.transport.loseConnection()
+
     def _resubscribe(self, protocol: ClientProtocol) -> Deferred:
-        """
-        A new connection: subscribe it to everything we had, with the policy
-        we asked for, then let waiting calls through.
-        """
         extra = {} if self._policy is None else {"policy": self._policy}
         calls = [
             protocol.call(Subscribe, subjects=batch, **extra)
@@ -305,6 +347,7 @@ class EventClient:
 
     def _connected(self, protocol: ClientProtocol) -> None:
         self._protocol = protocol
+        self._reconnecting = True
         self._flush_emitted()
         waiting, self._waiting = self._waiting, []
         for call in waiting:

@@ -109,9 +109,15 @@ class SubscriptionManager:
             build, subscriptions of departed subscribers to drop): whoever
             drives the broker then calls L{work}, a turn at a time, until it
             says no more is due.
+        @ivar receives: whether a subscriber may receive events on a
+            subject (the access list's say), or None if every subscriber
+            may receive everything it subscribed to.  Asked once per
+            subscriber and subject, when who gets that subject is worked
+            out; call L{forget_targets} when its answers change.
         """
         self.limits = limits
         self.on_work_due: Optional[Callable[[], None]] = None
+        self.receives: Optional[Callable[[ISubscriber, str], bool]] = None
         self.published = 0
         self._pattern_options = re2_options(pattern_memory(limits.max_pattern_size))
         self._exact: dict[str, dict[int, None]] = {}
@@ -470,17 +476,27 @@ class SubscriptionManager:
         for pattern in patterns:
             found.update(dict.fromkeys(self._patterns.owners_of(pattern)))
         if len(self._targets) >= CACHE_ENTRIES:
-            self._targets.clear()
-            self._by_key.clear()
-            self._by_pattern.clear()
+            self.forget_targets()
         numbered = self._numbered
         subscribers = tuple(numbered[n] for n in found if n in numbered)  # not departed
+        if self.receives is not None:
+            receives = self.receives
+            subscribers = tuple(s for s in subscribers if receives(s, subject))
         targets = _Targets(subscribers, key, patterns, self._epoch)
         self._targets[subject] = targets
         self._by_key.setdefault(key, set()).add(subject)
         for pattern in patterns:
             self._by_pattern.setdefault(pattern, set()).add(subject)
         return targets
+
+    def forget_targets(self) -> None:
+        """
+        Work out anew who gets each subject: L{receives} answers otherwise
+        now.
+        """
+        self._targets.clear()
+        self._by_key.clear()
+        self._by_pattern.clear()
 
     def _forget_key(self, key: str) -> None:
         for subject in list(self._by_key.get(key, ())):

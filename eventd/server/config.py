@@ -17,6 +17,7 @@ DEFAULT_SHUTDOWN_SECONDS = 5.0
 DEFAULT_SLOW_CONSUMER_SECONDS = 10.0
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 DEFAULT_READ_TIMEOUT_SECONDS = 60.0
+DEFAULT_LOGIN_TIMEOUT_SECONDS = 10.0
 
 
 class WhenFull(enum.Enum):
@@ -117,6 +118,8 @@ class ServerConfig:
         nothing arrives for as long again; 0 turns heartbeats off.
     @ivar read_timeout_seconds: how long a box may take to arrive once it
         has begun.
+    @ivar login_timeout_seconds: on a server that admits only clients
+        that log in, how long a connection may take to.
     @ivar limits: what requests, connections and the server may cost.
     """
 
@@ -129,4 +132,5 @@ class ServerConfig:
     slow_consumer_seconds: float = DEFAULT_SLOW_CONSUMER_SECONDS
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+    login_timeout_seconds: float = DEFAULT_LOGIN_TIMEOUT_SECONDS
     limits: Limits = field(default_factory=Limits)

@@ -94,3 +94,9 @@ class IClientConnection(IDeliverySink):
         Work for this connection resumes in a new turn of the reactor: its
         share starts again.
         """
+
+    def goodbye(code: str, reason: str) -> None:
+        """
+        Close the connection, telling the client why first: C{code} is one
+        of L{eventd.wire.commands.GOODBYES}.
+        """

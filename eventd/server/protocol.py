@@ -33,7 +33,7 @@ import time
 from typing import Callable, Iterator, Optional, Sequence
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IHandshakeListener, IReactorTime
 from twisted.internet.protocol import ServerFactory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -48,11 +48,16 @@ from eventd.server.counters import Counters
 from eventd.server.fanout import Fanout
 from eventd.server.interfaces import IClientConnection
 from eventd.server.logbudget import LogBudget
+from eventd.server.login import Admission
 from eventd.server.memory import MemoryBudget
+from eventd.server.portal import Principal
 from eventd.server.queues import DeliveryQueue, QueueBounds
 from eventd.server.responders import Responders
+from eventd.server.security import Security
 from eventd.server.stalls import StallMonitor
 from eventd.server.stats import ServerStats, Totals, server_stats
+from eventd.server.throttle import LoginThrottle
+from eventd.server.tls import certificate_user
 from eventd.wire.addresses import peer_name
 from eventd.wire.commands import GOODBYES, Goodbye, Heartbeat, command_name, deliver_box
 
@@ -80,7 +85,7 @@ KEEPALIVE = (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6))
 give up after 6 unanswered probes (Linux's names; others keep their own)."""
 
 
-@implementer(IClientConnection)
+@implementer(IClientConnection, IHandshakeListener)
 class EventServerProtocol(amp.AMP):
     """
     One client connection.
@@ -104,8 +109,9 @@ class EventServerProtocol(amp.AMP):
         self._heartbeat_sent: Optional[float] = None
         self._closing = False
         self.peer = "?"
-        self.last_heard = factory.clock.seconds()
+        self.last_heard = self.connected_at = factory.clock.seconds()
         self.queue: Optional[DeliveryQueue] = None
+        self.admission: Optional[Admission] = None
 
     # Connection life.  AMP's own versions log every connection at info under
     # its namespace; these log one line each, naming the peer, under ours,
@@ -128,6 +134,19 @@ class EventServerProtocol(amp.AMP):
         self.queue = DeliveryQueue(
             self, factory.clock, factory.queue_bounds, factory.budget, self.peer
         )
+        security = factory.security
+        self.admission = Admission(
+            security.portal,
+            security.accounts,
+            factory.throttle,
+            factory.clock,
+            factory.counters,
+            factory.quiet,
+            peer=self.peer,
+            host=getattr(transport.getPeer(), "host", self.peer),
+            admitted=self._admitted,
+            exhausted=lambda reason: self.goodbye("LOGIN_FAILED", reason),
+        )
         self.responders = self.locator = Responders(
             factory.broker,
             factory.fanout,
@@ -138,7 +157,11 @@ class EventServerProtocol(amp.AMP):
             factory.counters,
             factory.quiet,
             stats=factory.stats,
+            admission=self.admission,
+            grants=security.grants_for,
         )
+        if not security.login_required:
+            self.admission.admit_anonymously()
         self._set_socket_options(transport)
         transport.registerProducer(self.queue, True)
         factory.connections.add(self)
@@ -167,6 +190,23 @@ class EventServerProtocol(amp.AMP):
                 also=also,
             )
         self.factory.forget(self)
+
+    # Admission.
+
+    def handshakeCompleted(self) -> None:
+        """
+        TLS verified the client: a client certificate, if it showed one
+        from the server's client CA, names its user.
+        """
+        if self.admission is None or not self.factory.security.client_certificates:
+            return
+        name = certificate_user(self.transport)
+        if name is not None:
+            self.admission.admit_certificate(name)
+
+    def _admitted(self, principal: Principal) -> None:
+        if self.queue is not None:
+            self.queue.user = principal.user
 
     def _set_socket_options(self, transport) -> None:
         """
@@ -356,6 +396,17 @@ class EventServerProtocol(amp.AMP):
         if it has been quiet for the heartbeat interval.
         """
         config = self.factory.config
+        if (
+            self.admission is not None
+            and self.admission.principal is None
+            and now - self.connected_at >= config.login_timeout_seconds
+        ):
+            self.goodbye(
+                "LOGIN_TIMEOUT",
+                f"not logged in {now - self.connected_at:.0f} seconds after connecting "
+                f"(--login-timeout {config.login_timeout_seconds:g})",
+            )
+            return
         if self._holds > self._sending_paused:
             # The server itself holds this client's input (its publishes wait
             # for room, or its share is used): its silence is not its own.
@@ -469,8 +520,17 @@ class EventServerFactory(ServerFactory):
         config: ServerConfig,
         clock: IReactorTime,
         timer: Callable[[], float] = time.perf_counter,
+        security: Optional[Security] = None,
     ) -> None:
+        """
+        @param security: what the server asks of clients and lets them do;
+            by default, nothing and everything.
+        """
         self.broker = broker
+        self.security = security if security is not None else Security()
+        self.throttle = LoginThrottle(clock)
+        if self.security.access is not None:
+            broker.receives = self._receives
         self.fanout = Fanout(broker, config)
         self.config = config
         self.clock = clock
@@ -497,6 +557,20 @@ class EventServerFactory(ServerFactory):
     def buildProtocol(self, addr) -> EventServerProtocol:
         return EventServerProtocol(self)
 
+    # Admission and permissions.
+
+    def _receives(self, queue: DeliveryQueue, subject: str) -> bool:
+        return self.security.grants_for(queue.user).may_subscribe(subject)
+
+    def reload(self) -> None:
+        """
+        Read the users file and the access list again; a new access list
+        applies to the connections already open, to the events they
+        receive from now on.
+        """
+        if self.security.reload():
+            self.broker.forget_targets()
+
     # Watching the connections.
 
     def start_watching(self) -> None:
@@ -505,7 +579,15 @@ class EventServerFactory(ServerFactory):
         and read timeout, and measure the reactor's stalls.
         """
         config = self.config
-        timeouts = [t for t in (config.heartbeat_seconds, config.read_timeout_seconds) if t]
+        timeouts = [
+            t
+            for t in (
+                config.heartbeat_seconds,
+                config.read_timeout_seconds,
+                self.security.login_required and config.login_timeout_seconds,
+            )
+            if t
+        ]
         if timeouts and not self._sweep.running:
             self._sweep.start(max(min(timeouts) / 4, 0.05), now=False)
         self.stalls.start()
@@ -582,6 +664,7 @@ class EventServerFactory(ServerFactory):
             self.budget,
             uptime=self.clock.seconds() - self.started_at,
             longest_stall=self.stalls.longest(),
+            security=self.security.describe(),
         )
 
     # Stopping.

@@ -77,6 +77,8 @@ class DeliveryQueue:
     @ivar high_water: the most events the queue ever held.
     @ivar bytes: the bytes of the events it holds now.
     @ivar gave_up: why the queue gave up on its subscriber, if it did.
+    @ivar user: the user its subscriber logged in as, for the access list;
+        None for an anonymous one.
     """
 
     log = Logger()
@@ -90,6 +92,7 @@ class DeliveryQueue:
         peer: str = "?",
     ) -> None:
         self.peer = peer
+        self.user: Optional[str] = None
         self.bounds = bounds
         self.delivered = 0
         self.dropped = 0

@@ -22,17 +22,28 @@ from twisted.logger import Logger
 from twisted.protocols import amp
 from twisted.python.failure import Failure
 
-from eventd.errors import WIRE_CODES, BadArguments, EventdError, LimitExceeded
+from eventd.errors import (
+    WIRE_CODES,
+    AuthRequired,
+    BadArguments,
+    EventdError,
+    LimitExceeded,
+    PermissionDenied,
+)
 from eventd.server.broker import SubscriptionManager
 from eventd.server.config import ServerConfig, WhenFull
 from eventd.server.counters import Counters
 from eventd.server.fanout import Fanout, when_room
 from eventd.server.interfaces import IClientConnection
 from eventd.server.logbudget import LogBudget
+from eventd.server.login import Admission
+from eventd.server.permissions import ALLOW_ALL, Grants
 from eventd.server.queues import DeliveryQueue
 from eventd.server.stats import ServerStats
 from eventd.wire.commands import (
     Emit,
+    Login,
+    LoginFinal,
     command_name,
     Publish,
     Stats,
@@ -41,9 +52,13 @@ from eventd.wire.commands import (
     Unsubscribe,
 )
 from eventd.wire.records import check_emitted
+from eventd.wire.subjects import check_subject
 
 REFUSAL_REPORT_SECONDS = 10.0
 """The least time between two warnings about one client's refused requests."""
+
+LOGIN_COMMANDS = (Login.commandName, LoginFinal.commandName)
+"""What a connection may send before it is admitted."""
 
 Steps = Iterator[Collection[Any]]
 """Work in steps: each step yields the subscribers it left over their bound
@@ -72,6 +87,8 @@ class Responders(amp.CommandLocator):
         quiet: LogBudget,
         *,
         stats: Callable[[], ServerStats],
+        admission: Admission,
+        grants: Callable[[Optional[str]], Grants],
     ) -> None:
         """
         @param queue: the connection's delivery queue, which is its identity
@@ -79,6 +96,11 @@ class Responders(amp.CommandLocator):
         @param quiet: the log's budget for lines about clients.
         @param stats: takes a snapshot of the whole server's figures, for
             the Stats command: they are the server's, not this connection's.
+        @param admission: whether the connection has logged in; until it
+            has, only the login's commands are answered.
+        @param grants: what a user (None: an anonymous client) may do,
+            asked at each command, so that a new access list applies to
+            connections already open.
         """
         self._broker = broker
         self._fanout = fanout
@@ -89,6 +111,8 @@ class Responders(amp.CommandLocator):
         self._counters = counters
         self._quiet = quiet
         self._stats = stats
+        self._admission = admission
+        self._grants = grants
         self.refused = 0
         self._refusal_reported_at = float("-inf")
 
@@ -104,6 +128,18 @@ class Responders(amp.CommandLocator):
         command = command_name(name)
 
         def respond(box: amp.AmpBox) -> Deferred:
+            if self._admission.principal is None and name not in LOGIN_COMMANDS:
+                self._clock.callLater(
+                    0,
+                    self._connection.goodbye,
+                    "LOGIN_REQUIRED",
+                    f"a {command} came before the client logged in",
+                )
+                raise amp.RemoteAmpError(
+                    WIRE_CODES[AuthRequired],
+                    "this server admits only clients that log in (with a passphrase, a "
+                    f"user name and password, or a client certificate) before a {command}",
+                )
             if responder is None:
                 raise amp.RemoteAmpError(amp.UNHANDLED_ERROR_CODE, f"no such command: {command}")
             # AMP decodes the arguments synchronously, before it calls the
@@ -179,8 +215,17 @@ class Responders(amp.CommandLocator):
 
     # Commands.
 
+    @Login.responder
+    def login(self, mechanism: str, message: str) -> dict:
+        return self._admission.begin(mechanism, message)
+
+    @LoginFinal.responder
+    def login_final(self, message: str) -> Deferred:
+        return self._admission.end(message)
+
     @Publish.responder
     def publish(self, subjects: list[str], codec: str, payload: bytes):
+        self._check_allowed("publish on", subjects, Grants.may_publish)
         now = self._clock.seconds()
         answer = {"time": now}
         return self._run(self._fanout.steps(now, subjects, codec, payload), lambda: answer)
@@ -203,7 +248,9 @@ class Responders(amp.CommandLocator):
     def _emitting(self, records: Iterable[object], now: float) -> Steps:
         for record in records:
             try:
-                steps = self._fanout.steps(now, *check_emitted(record))
+                subjects, codec, payload = check_emitted(record)
+                self._check_allowed("publish on", subjects, Grants.may_publish)
+                steps = self._fanout.steps(now, subjects, codec, payload)
             except EventdError as refusal:
                 self.refuse(refusal)
                 yield ()
@@ -213,6 +260,7 @@ class Responders(amp.CommandLocator):
     @Subscribe.responder
     def subscribe(self, subjects: list[str], policy: Optional[str] = None):
         asked = self._policy(policy)
+        self._check_allowed("subscribe to", subjects, Grants.may_subscribe)
         self._broker.subscribe(self._queue, subjects)
         self._set_policy(asked)
         return {}
@@ -253,7 +301,43 @@ class Responders(amp.CommandLocator):
 
     @Stats.responder
     def stats(self):
+        if not self._grants(self._user).may_read_stats:
+            raise PermissionDenied(
+                f"{self._who} may not read the server's figures (the access list's "
+                "stats = true allows it)"
+            )
         return {"stats": self._stats().as_dict()}
+
+    # Permissions.  A pattern subscription is taken whatever it matches:
+    # the broker asks the access list about each subject it would deliver.
+
+    @property
+    def _user(self) -> Optional[str]:
+        principal = self._admission.principal
+        return None if principal is None else principal.user
+
+    @property
+    def _who(self) -> str:
+        user = self._user
+        return "an anonymous client" if user is None else f"user {user!r}"
+
+    def _check_allowed(
+        self, action: str, subjects: Iterable[str], allows: Callable[[Grants, str], bool]
+    ) -> None:
+        """
+        @raise BadSubject: if a subject is unusable: checked first, so that
+            the access list's answers are kept only for subjects of a
+            bounded size.
+        @raise PermissionDenied: naming the first subject the access list
+            does not let this connection's user C{action}.
+        """
+        grants = self._grants(self._user)
+        if grants is ALLOW_ALL:  # no access list: nothing to ask, nor to keep
+            return
+        for subject in subjects:
+            check_subject(subject)
+            if not allows(grants, subject):
+                raise PermissionDenied(f"{self._who} may not {action} {subject!r}")
 
     # Policies.
 

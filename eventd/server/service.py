@@ -20,6 +20,7 @@ from eventd.server.config import ServerConfig
 from eventd.server.fanout import when_room
 from eventd.server.listening import ListeningService
 from eventd.server.protocol import EventServerFactory
+from eventd.server.security import Security
 from eventd.wire.addresses import client_endpoint_for
 
 CLOSE_SECONDS = 1.0
@@ -50,10 +51,15 @@ class EventService(ListeningService):
         endpoints: Sequence[IStreamServerEndpoint],
         config: ServerConfig,
         reactor: IReactorCore,
+        security: Optional[Security] = None,
     ) -> None:
+        """
+        @param security: who is admitted and what they may do; by default
+            anybody, everything.
+        """
         self.broker = SubscriptionManager(config.limits)
         self.broker.on_work_due = self._work_due
-        self.factory = EventServerFactory(self.broker, config, reactor)
+        self.factory = EventServerFactory(self.broker, config, reactor, security=security)
         super().__init__(endpoints, self.factory)
         self._reactor = reactor
         self._work_call: Optional[IDelayedCall] = None
@@ -154,6 +160,15 @@ class EventService(ListeningService):
         return announced
 
     def _announce(self, announced: Deferred) -> None:
+        security = self.factory.security.describe()
+        self.log.info(
+            "logins: {authentication}; client certificates: {certificates}; "
+            "anonymous clients: {anonymous}; access list: {acl}",
+            authentication=security["authentication"],
+            certificates="verified" if security["client_certificates"] else "not asked for",
+            anonymous="admitted" if security["anonymous"] else "refused",
+            acl=security["acl"],
+        )
         for uri in self.uris:
             self.log.info("URI= {uri}", uri=uri)
         self.log.info("Event Server started.")

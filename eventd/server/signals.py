@@ -6,10 +6,12 @@ signal, so its exit status says "killed" (-15) even after a clean stop:
 service managers and scripts read that as a failure.  Here both signals
 stop the reactor as a request, and the process exits 0 once the server has
 stopped gracefully.  SIGHUP reopens twistd's log file, for logrotate (which
-moves the file away and expects the daemon to start a new one).
+moves the file away and expects the daemon to start a new one), and has
+the server read its users file and access list again (L{on_hangup}).
 """
 
 import signal
+from typing import Callable
 
 from twisted.application.service import Service
 from twisted.internet.interfaces import IReactorCore
@@ -33,6 +35,14 @@ class SignalHandling(Service):
     def __init__(self, reactor: IReactorCore) -> None:
         self._reactor = reactor
         self._installing = False
+        self._hangups: list[Callable[[], None]] = []
+
+    def on_hangup(self, reread: Callable[[], None]) -> None:
+        """
+        Call C{reread} on SIGHUP too, after the logs are reopened (so what
+        it logs goes to the new file).
+        """
+        self._hangups.append(reread)
 
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
@@ -70,3 +80,5 @@ class SignalHandling(Service):
             log_file.reopen()
             reopened += 1
         self.log.info("received SIGHUP: reopened {count} log files", count=reopened)
+        for reread in self._hangups:
+            reread()

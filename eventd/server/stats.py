@@ -9,8 +9,8 @@ connections and their subscriptions, and publishing costs nothing more than
 before.
 """
 
-from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional, Sequence
 
 from eventd.server.broker import SubscriptionManager
 from eventd.server.counters import Counters
@@ -48,6 +48,7 @@ class SubscriberStats:
     @ivar queue_bytes: bytes of the events waiting in its queue now.
     @ivar policy: what its full queue does (block, drop, drop-oldest,
         disconnect).
+    @ivar user: the user it logged in as; None if anonymous.
     """
 
     peer: str
@@ -58,6 +59,7 @@ class SubscriberStats:
     dropped: int
     queue_bytes: int
     policy: str
+    user: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,12 @@ class ServerStats:
         connections in the last minute, in seconds.
     @ivar subscribers: the connections holding at least one subscription,
         ordered by peer; how many there are is its length.
+    @ivar security: what admission and access list are in force
+        (L{eventd.server.security.Security.describe}).
+    @ivar logins: connections admitted as a user since start, by how they
+        proved it (C{scram}, C{certificate}).
+    @ivar login_failures: logins refused since start for a wrong user
+        name or secret.
     """
 
     uptime: float
@@ -105,6 +113,9 @@ class ServerStats:
     closed: dict[str, int]
     longest_stall: float
     subscribers: tuple[SubscriberStats, ...]
+    security: dict[str, Any] = field(default_factory=dict)
+    logins: dict[str, int] = field(default_factory=dict)
+    login_failures: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """
@@ -125,6 +136,7 @@ def server_stats(
     budget: MemoryBudget,
     uptime: float,
     longest_stall: float,
+    security: Optional[dict[str, Any]] = None,
 ) -> ServerStats:
     """
     Take a snapshot of a server's figures.
@@ -135,6 +147,7 @@ def server_stats(
     @param budget: the memory budget of all connections.
     @param uptime: seconds since the server started.
     @param longest_stall: the reactor's longest stall of the last minute.
+    @param security: what admission and access list are in force.
     """
     delivered = closed.delivered
     dropped = closed.dropped
@@ -155,6 +168,7 @@ def server_stats(
                     dropped=queue.dropped,
                     queue_bytes=queue.bytes,
                     policy=queue.when_full.value,
+                    user=queue.user,
                 )
             )
     subscribers.sort(key=lambda subscriber: subscriber.peer)
@@ -173,5 +187,8 @@ def server_stats(
         refused=dict(sorted(counters.refused.items())),
         closed=dict(sorted(counters.closed.items())),
         longest_stall=longest_stall,
+        security=security or {},
+        logins=dict(sorted(counters.logins.items())),
+        login_failures=counters.login_failures,
         subscribers=tuple(subscribers),
     )

@@ -13,9 +13,11 @@ from twisted.application.service import IService, MultiService
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
 from twisted.python import usage
 
+from eventd.server.accounts import Accounts
 from eventd.server.config import (
     DEFAULT_HEARTBEAT_SECONDS,
     DEFAULT_LISTEN,
+    DEFAULT_LOGIN_TIMEOUT_SECONDS,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_QUEUE_BYTES,
     DEFAULT_QUEUE_SIZE,
@@ -27,8 +29,13 @@ from eventd.server.config import (
     ServerConfig,
     WhenFull,
 )
+from eventd.server.exposure import exposed_address
+from eventd.server.permissions import AccessListError
+from eventd.server.security import Security
+from eventd.server.users import UsersFileError
 from eventd.wire.addresses import DEFAULT_HOST, DEFAULT_PORT
 from eventd.wire.arguments import NAMES_PER_CALL
+from eventd.wire.secrets import first_line
 
 
 def _count(name: str, least: int, most: Optional[int] = None):
@@ -207,6 +214,63 @@ class Options(usage.Options):
             "Twisted server endpoint string on which to serve Prometheus metrics "
             "over HTTP at /metrics, e.g. tcp:9766:interface=127.0.0.1 (default: none).",
         ],
+        [
+            "ident",
+            None,
+            None,
+            "A passphrase every client must give (Pyro's -i). A command line is "
+            "visible to every user of the host: prefer --ident-file, or EVENTD_IDENT "
+            "for eventd.tac.",
+        ],
+        [
+            "ident-file",
+            None,
+            None,
+            "A file whose first line is the passphrase every client must give.",
+        ],
+        [
+            "users",
+            None,
+            None,
+            "A file of named users and their SCRAM keys, written by 'eventd passwd'; "
+            "clients must log in as one. Reread on SIGHUP.",
+        ],
+        [
+            "acl",
+            None,
+            None,
+            "A TOML file of what each user may publish, subscribe to and read "
+            "(docs/security.md). Reread on SIGHUP, for open connections too.",
+        ],
+        [
+            "client-ca",
+            None,
+            None,
+            "A PEM file of the CAs that vouch for clients: ssl: ports ask every "
+            "client for a certificate, and a verified one's common name is the "
+            "client's user.",
+        ],
+        [
+            "login-timeout",
+            None,
+            DEFAULT_LOGIN_TIMEOUT_SECONDS,
+            "Seconds a client may take to log in, where it must.",
+            _seconds("login-timeout", least=0.001),
+        ],
+    ]
+    optFlags = [
+        [
+            "allow-anonymous",
+            None,
+            "Admit clients that do not log in, even with --ident, --users or "
+            "--client-ca; and listen beyond loopback without credentials.",
+        ],
+        [
+            "require-client-cert",
+            None,
+            "With --client-ca: refuse, in the TLS handshake, a client that shows no "
+            "certificate.",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -244,13 +308,54 @@ class Options(usage.Options):
             self["listen"].append(f"tcp:{port}:interface={quoteStringArgument(host)}")
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
+        self.security = self._security()
         for description in self["listen"]:
-            _check_endpoint("--listen", description)
+            _check_endpoint("--listen", description, self.client_certificates)
+        if not (self.security.credentials or self["allow-anonymous"]):
+            for description in self["listen"]:
+                _check_private(description)
         if self["metrics"] is not None:
             _check_endpoint("--metrics", self["metrics"])
         logfile = self.parent["logfile"] if self.parent is not None else None
         if logfile and logfile != "-":
             _check_writable("--logfile", logfile)
+
+    @property
+    def client_certificates(self) -> Optional[tuple[str, bool]]:
+        """
+        The client CA file and whether a certificate is required, if
+        ssl: ports ask clients for certificates.
+        """
+        if self["client-ca"] is None:
+            return None
+        return self["client-ca"], bool(self["require-client-cert"])
+
+    def _security(self) -> Security:
+        """
+        The accounts, access list and admission these options give, read
+        from their files now, so that a mistake stops the start with one
+        line.
+        """
+        if self["ident"] and self["ident-file"]:
+            raise usage.UsageError("give --ident or --ident-file, not both")
+        if self["require-client-cert"] and self["client-ca"] is None:
+            raise usage.UsageError("--require-client-cert needs --client-ca")
+        ident = self["ident"]
+        if self["ident-file"] is not None:
+            ident = _read_ident(self["ident-file"])
+        try:
+            accounts = Accounts(ident, self["users"]) if ident or self["users"] else None
+        except (UsersFileError, ValueError) as e:
+            raise usage.UsageError(f"--users: {e}") from None
+        try:
+            return Security(
+                accounts,
+                self["acl"],
+                allow_anonymous=bool(self["allow-anonymous"]),
+                client_certificates=self["client-ca"] is not None,
+            )
+        except AccessListError as e:
+            raise usage.UsageError(f"--acl: {e}") from None
 
     @property
     def config(self) -> ServerConfig:
@@ -267,6 +372,7 @@ class Options(usage.Options):
             slow_consumer_seconds=self["slow-consumer-timeout"],
             heartbeat_seconds=self["heartbeat"],
             read_timeout_seconds=self["read-timeout"],
+            login_timeout_seconds=self["login-timeout"],
             limits=Limits(
                 **{
                     name.replace("-", "_"): self[name]
@@ -276,11 +382,51 @@ class Options(usage.Options):
         )
 
 
-def _check_endpoint(option: str, description: str) -> None:
+def _read_ident(path: str) -> str:
+    """
+    The passphrase of an --ident-file: its first line.
+    """
+    try:
+        return first_line(path)
+    except ValueError as e:
+        raise usage.UsageError(f"--ident-file {e}") from None
+
+
+def _check_private(description: str) -> None:
+    """
+    Refuse to listen beyond this host without credentials.
+    """
+    address = exposed_address(description)
+    if address is not None:
+        raise usage.UsageError(
+            f"--listen {description!r} reaches beyond this host ({address}), and "
+            "nobody has to log in: give --ident-file, --users or --client-ca, or "
+            "--allow-anonymous to admit anybody who can reach the port"
+        )
+
+
+def server_endpoint(
+    reactor: object, description: str, client_certificates: Optional[tuple[str, bool]]
+):
+    """
+    The endpoint a --listen string names; an ssl: one asks clients for
+    certificates if C{client_certificates} (the CA file, and whether one
+    is required) says so.
+    """
+    if client_certificates is not None and description.startswith("ssl:"):
+        from eventd.server.tls import tls_server_endpoint
+
+        return tls_server_endpoint(reactor, description, *client_certificates)
+    return serverFromString(reactor, description)
+
+
+def _check_endpoint(
+    option: str, description: str, client_certificates: Optional[tuple[str, bool]] = None
+) -> None:
     from twisted.internet import reactor
 
     try:
-        serverFromString(reactor, description)
+        server_endpoint(reactor, description, client_certificates)
     except Exception as e:
         reason = str(e) or type(e).__name__
         if description.startswith("systemd:"):
@@ -314,13 +460,17 @@ def makeService(options: Options, reactor: Optional[object] = None) -> IService:
 
     if reactor is None:
         from twisted.internet import reactor
-    endpoints = [serverFromString(reactor, d) for d in options["listen"]]
+    endpoints = [
+        server_endpoint(reactor, d, options.client_certificates) for d in options["listen"]
+    ]
     top = MultiService()
     # First: the signal handlers must be eventd's before the banner tells
     # whoever started us that we may be stopped.
-    SignalHandling(reactor).setServiceParent(top)
-    server = EventService(endpoints, options.config, reactor)
+    signals = SignalHandling(reactor)
+    signals.setServiceParent(top)
+    server = EventService(endpoints, options.config, reactor, options.security)
     server.setServiceParent(top)
+    signals.on_hangup(server.factory.reload)
     SystemdNotifier(server, reactor).setServiceParent(top)
     if options["metrics"] is not None:
         # Imported only when asked for: prometheus_client's Twisted resource
@@ -344,6 +494,22 @@ def environment_variables() -> dict[str, str]:
     }
 
 
+TRUE = ("1", "yes", "true", "on")
+FALSE = ("", "0", "no", "false", "off")
+"""How a flag's environment variable says yes or no."""
+
+
+def environment_flags() -> dict[str, str]:
+    """
+    The EVENTD_* variable of each flag, for eventd.tac: EVENTD_ALLOW_ANONYMOUS=1
+    for --allow-anonymous, and so on.
+    """
+    return {
+        "EVENTD_" + name.upper().replace("-", "_"): f"--{name}"
+        for name, *_ in Options.optFlags
+    }
+
+
 def options_from_environment(environ: Mapping[str, str]) -> Options:
     """
     Options from EVENTD_* environment variables, for eventd.tac:
@@ -358,6 +524,12 @@ def options_from_environment(environ: Mapping[str, str]) -> Options:
     for variable, option in environment_variables().items():
         if variable in environ:
             argv += [option, environ[variable]]
+    for variable, flag in environment_flags().items():
+        value = environ.get(variable, "").strip().lower()
+        if value in TRUE:
+            argv.append(flag)
+        elif value not in FALSE:
+            raise usage.UsageError(f"{variable} must be 1 or 0, not {environ[variable]!r}")
     options = Options()
     options.parseOptions(argv)
     return options

@@ -5,7 +5,8 @@ docs/protocol.md describes the same commands for someone writing a client
 in another language; keep the two in step.
 
 A client sends L{Publish}, L{Subscribe}, L{SubscribeMatch}, L{Unsubscribe}
-and L{Stats}, each answered by the server, and the one-way L{Emit}.  The
+and L{Stats}, each answered by the server, and the one-way L{Emit}; to a
+server that admits only known clients, L{Login} and L{LoginFinal} first.  The
 server sends L{Deliver}, which is never answered: its argument carries a
 batch of events (L{eventd.wire.records}); L{Heartbeat}, which a client
 answers to show it is there; and L{Goodbye}, just before it closes a
@@ -19,11 +20,14 @@ from typing import Optional, Sequence
 from twisted.protocols import amp
 
 from eventd.errors import (
+    AuthRequired,
     BadArguments,
     BadPattern,
     BadSubject,
     LimitExceeded,
+    LoginFailed,
     MessageTooLarge,
+    PermissionDenied,
     TooManySubscriptions,
     wire_errors,
 )
@@ -47,10 +51,44 @@ class _EventdCommand(amp.Command):
     """
     What every eventd command shares: arguments that cannot be decoded are
     refused with L{BadArguments} (the server raises it before the command
-    runs).
+    runs), and on a server that admits only clients that log in, any
+    command but the login's is refused with L{AuthRequired} until one has.
     """
 
-    errors = wire_errors(BadArguments)
+    errors = wire_errors(BadArguments, AuthRequired)
+
+
+SCRAM_SHA_256 = "SCRAM-SHA-256"
+"""The one login mechanism (RFC 7677): the password never crosses the wire,
+the server keeps only salted keys, and each side proves to the other that
+it knows the secret."""
+
+
+class Login(_EventdCommand):
+    """
+    Begin logging in: the client's first SCRAM message (RFC 5802: its user
+    name and a fresh nonce), answered with the server's first (the user's
+    salt and iteration count, and the joint nonce).
+    """
+
+    commandName = b"login"
+    arguments = [(b"mechanism", amp.Unicode()), (b"message", amp.Unicode())]
+    response = [(b"message", amp.Unicode())]
+    errors = wire_errors(LoginFailed)
+
+
+class LoginFinal(_EventdCommand):
+    """
+    End logging in: the client's final SCRAM message, carrying its proof
+    that it knows the password, answered with the server's final one,
+    carrying the server's signature, which proves that the server knows it
+    too; and the user name the connection now acts as.
+    """
+
+    commandName = b"login_final"
+    arguments = [(b"message", amp.Unicode())]
+    response = [(b"message", amp.Unicode()), (b"user", amp.Unicode())]
+    errors = wire_errors(LoginFailed)
 
 
 class Publish(_EventdCommand):
@@ -67,7 +105,7 @@ class Publish(_EventdCommand):
         (b"payload", ChunkedBytes()),
     ]
     response = [(b"time", amp.Float())]
-    errors = wire_errors(BadSubject, MessageTooLarge, LimitExceeded)
+    errors = wire_errors(BadSubject, MessageTooLarge, LimitExceeded, PermissionDenied)
 
 
 class Subscribe(_EventdCommand):
@@ -83,7 +121,7 @@ class Subscribe(_EventdCommand):
         (b"policy", amp.Unicode(optional=True)),
     ]
     response: list[tuple[bytes, amp.Argument]] = []
-    errors = wire_errors(BadSubject, TooManySubscriptions, LimitExceeded)
+    errors = wire_errors(BadSubject, TooManySubscriptions, LimitExceeded, PermissionDenied)
 
 
 class SubscribeMatch(_EventdCommand):
@@ -129,6 +167,7 @@ class Stats(_EventdCommand):
     commandName = b"stats"
     arguments: list[tuple[bytes, amp.Argument]] = []
     response = [(b"stats", JSONValue())]
+    errors = wire_errors(PermissionDenied)
 
 
 class Emit(_EventdCommand):
@@ -143,7 +182,7 @@ class Emit(_EventdCommand):
     commandName = b"emit"
     arguments = [(b"publishes", EmittedBatch())]
     requiresAnswer = False
-    errors = wire_errors(MessageTooLarge, LimitExceeded)
+    errors = wire_errors(MessageTooLarge, LimitExceeded, PermissionDenied)
 
 
 class Deliver(amp.Command):
@@ -179,6 +218,11 @@ GOODBYES = {
     "connection held the most",
     "PROTOCOL_ERROR": "the client sent bytes that are not AMP boxes, or a box "
     "that is neither a command nor an answer",
+    "LOGIN_REQUIRED": "the server admits only clients that log in, and the "
+    "client sent another command first",
+    "LOGIN_FAILED": "the client failed to log in as many times as one "
+    "connection may",
+    "LOGIN_TIMEOUT": "the client did not log in in time",
     "SHUTDOWN": "the server is stopping",
 }
 """Why the server closes a connection, by the code its Goodbye carries: the

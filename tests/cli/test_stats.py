@@ -58,6 +58,14 @@ class CommandLineTests(TestCase):
                 "slow_consumers": 0,
                 "refused": {},
                 "closed": {},
+                "security": {
+                    "authentication": "none",
+                    "client_certificates": False,
+                    "anonymous": True,
+                    "acl": "none",
+                },
+                "logins": {},
+                "login_failures": 0,
             },
         )
         rows = figures["subscribers"]
@@ -85,6 +93,12 @@ class CommandLineTests(TestCase):
             ("5", "8", "0"),
         )
         self.assertEqual((totals["refused"], totals["closed"]), ("none", "none"))
+        self.assertEqual(totals["logins"], "none; 0 failed")
+        self.assertEqual(
+            totals["security"],
+            "logins by none; client certificates not asked for; anonymous clients "
+            "admitted; access list none",
+        )
         self.assertRegex(totals["memory"], r"^\d+ bytes \(peak \d+, budget 1073741824\)$")
         self.assertRegex(totals["uptime"], r"^\d+:\d\d:\d\d$")
         header = lines.index("") + 1
@@ -92,12 +106,12 @@ class CommandLineTests(TestCase):
         rows = [line.split() for line in lines[header + 1 :]]
         self.assertEqual(len(rows), 2, lines)
         # Columns: peer, subscriptions, queue_depth, high_water, delivered,
-        # dropped, queue_bytes, policy.  How many events ever waited
+        # dropped, queue_bytes, policy, user.  How many events ever waited
         # (high_water) depends on how they met the reactor's turns: 0 or 1
         # for these answered publishes.
         self.assertEqual(
             sorted(row[1:3] + row[4:] for row in rows),
-            [["2", "0", "4", "0", "0", "block"], ["3", "0", "4", "0", "0", "block"]],
+            [["2", "0", "4", "0", "0", "block", "-"], ["3", "0", "4", "0", "0", "block", "-"]],
         )
         self.assertTrue({row[3] for row in rows} <= {"0", "1"}, rows)
 

@@ -220,7 +220,7 @@ class ServiceTests(TestCase):
 class MakeServiceTests(SynchronousTestCase):
     def service(self, *argv: str) -> tuple[MultiService, MemoryReactorClock]:
         options = Options()
-        options.parseOptions(["--listen", "tcp:1", *argv])
+        options.parseOptions(["--listen", "tcp:1:interface=127.0.0.1", *argv])
         reactor = MemoryReactorClock()
         return makeService(options, reactor), reactor
 
@@ -232,7 +232,7 @@ class MakeServiceTests(SynchronousTestCase):
         served.startService()
         self.assertEqual(
             [(port, interface) for port, _, _, interface in reactor.tcpServers],
-            [(1, ""), (9100, "127.0.0.1")],
+            [(1, "127.0.0.1"), (9100, "127.0.0.1")],
         )
 
 

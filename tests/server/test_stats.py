@@ -27,6 +27,9 @@ from tests.servers import (
     within,
 )
 
+OPEN = {"authentication": "none", "client_certificates": False, "anonymous": True, "acl": "none"}
+"""What a server without credentials or an access list says is in force."""
+
 
 class FiguresTestCase(SynchronousTestCase):
     config = ServerConfig()
@@ -69,6 +72,9 @@ class SnapshotTests(FiguresTestCase):
                 "closed": {},
                 "longest_stall": 0.0,
                 "subscribers": [],
+                "security": OPEN,
+                "logins": {},
+                "login_failures": 0,
             },
         )
 
@@ -97,6 +103,9 @@ class SnapshotTests(FiguresTestCase):
                 "refused": {},
                 "closed": {},
                 "longest_stall": 0.0,
+                "security": OPEN,
+                "logins": {},
+                "login_failures": 0,
             },
         )
         self.assertEqual(
@@ -111,6 +120,7 @@ class SnapshotTests(FiguresTestCase):
                     "dropped": 0,
                     "queue_bytes": 0,
                     "policy": "block",
+                    "user": None,
                 },
                 {
                     "peer": "127.0.0.1:40002",
@@ -121,6 +131,7 @@ class SnapshotTests(FiguresTestCase):
                     "dropped": 0,
                     "queue_bytes": 0,
                     "policy": "block",
+                    "user": None,
                 },
             ],
         )

@@ -15,6 +15,7 @@ from eventd.server import EventService, WhenFull
 from eventd.server.config import DEFAULT_LISTEN
 from eventd.server.tap import (
     Options,
+    environment_flags,
     environment_variables,
     makeService,
     options_from_environment,
@@ -47,14 +48,15 @@ class OptionsTests(SynchronousTestCase):
 
     def test_host_and_port_together_make_one_endpoint(self):
         self.assertEqual(
-            parsed("--host", "0.0.0.0", "--port", "9000")["listen"],
+            parsed("--host", "0.0.0.0", "--port", "9000", "--allow-anonymous")["listen"],
             ["tcp:9000:interface=0.0.0.0"],
         )
 
     def test_listen_repeats_and_adds_to_host_and_port(self):
-        options = parsed("--listen", "unix:/tmp/a.sock", "--listen", "tcp:1", "-p", "2")
+        options = parsed("--listen", "unix:/tmp/a.sock", "--listen", "tcp:1:interface=127.0.0.3", "-p", "2")
         self.assertEqual(
-            options["listen"], ["unix:/tmp/a.sock", "tcp:1", "tcp:2:interface=127.0.0.1"]
+            options["listen"],
+            ["unix:/tmp/a.sock", "tcp:1:interface=127.0.0.3", "tcp:2:interface=127.0.0.1"],
         )
 
     def test_policy_and_sizes(self):
@@ -85,7 +87,7 @@ class EnvironmentTests(SynchronousTestCase):
     def test_every_option_has_a_variable(self):
         options = options_from_environment(
             {
-                "EVENTD_LISTEN": "tcp:1 unix:/tmp/e.sock",
+                "EVENTD_LISTEN": "tcp:1:interface=127.0.0.2 unix:/tmp/e.sock",
                 "EVENTD_PORT": "0",
                 "EVENTD_QUEUE_SIZE": "7",
                 "EVENTD_WHEN_FULL": "drop",
@@ -94,7 +96,8 @@ class EnvironmentTests(SynchronousTestCase):
             }
         )
         self.assertEqual(
-            options["listen"], ["tcp:1", "unix:/tmp/e.sock", "tcp:0:interface=127.0.0.1"]
+            options["listen"],
+            ["tcp:1:interface=127.0.0.2", "unix:/tmp/e.sock", "tcp:0:interface=127.0.0.1"],
         )
         config = options.config
         self.assertEqual(
@@ -110,7 +113,9 @@ class EnvironmentTests(SynchronousTestCase):
     def test_the_tac_file_names_every_variable(self):
         docstring = ast.get_docstring(ast.parse((PROJECT / "eventd.tac").read_text()))
         named = set(re.findall(r"EVENTD_[A-Z_]+", docstring))
-        self.assertEqual(named, {"EVENTD_LISTEN", *environment_variables()})
+        self.assertEqual(
+            named, {"EVENTD_LISTEN", *environment_variables(), *environment_flags()}
+        )
 
     def test_no_variables_mean_the_defaults(self):
         self.assertEqual(options_from_environment({})["listen"], [DEFAULT_LISTEN])
@@ -124,7 +129,9 @@ class EnvironmentTests(SynchronousTestCase):
 class ServiceTests(SynchronousTestCase):
     def test_make_service_listens_on_every_endpoint(self):
         reactor = MemoryReactorClock()
-        service = makeService(parsed("--listen", "tcp:1", "--listen", "tcp:2"), reactor)
+        service = makeService(
+            parsed("--listen", "tcp:1", "--listen", "tcp:2", "--allow-anonymous"), reactor
+        )
         self.assertIsInstance(service.getServiceNamed("eventd"), EventService)
         service.startService()
         self.assertEqual([port for port, *_ in reactor.tcpServers], [1, 2])
