@@ -37,6 +37,7 @@ from eventd.client import EventClient, connect
 from eventd.client.endpoints import client_endpoint
 from eventd.server import EventService
 from eventd.server.config import ServerConfig
+from eventd.server.users import scram_entry
 
 PROJECT = Path(__file__).resolve().parent.parent
 TWISTD = os.environ.get("EVENTD_TEST_TWISTD") or str(Path(sys.executable).parent / "twistd")
@@ -434,3 +435,38 @@ class TLSFiles:
         path = str(self._folder / "another-ca.pem")
         trustme.CA().cert_pem.write_to_path(path)
         return path
+
+
+PASSPHRASE = "correct horse battery staple"
+"""The --ident passphrase of the tests' servers (made up, like every
+secret here: nothing real is ever committed)."""
+
+
+class SecretFiles:
+    """
+    A folder of secrets for one test, removed when it ends: the passphrase
+    file, a users file and an access list, written at run time.
+
+    @ivar ident: the --ident-file holding L{PASSPHRASE}.
+    @ivar passwords: each user's password, and of each the file holding it.
+    """
+
+    def __init__(self, testcase: TestCase, users: Optional[dict[str, str]] = None) -> None:
+        self._folder = folder = Path(tempfile.mkdtemp(prefix="eventd-secrets-"))
+        testcase.addCleanup(shutil.rmtree, folder, True)
+        self.ident = self.write("ident", PASSPHRASE + "\n")
+        self.passwords = dict(users or {})
+        self.password_files = {
+            user: self.write(f"{user}.password", password + "\n")
+            for user, password in self.passwords.items()
+        }
+        self.users = self.write(
+            "users", "".join(scram_entry(u, p) + "\n" for u, p in self.passwords.items())
+        )
+
+    def write(self, name: str, text: str) -> str:
+        """Write a file of the folder, readable by its owner only."""
+        path = self._folder / name
+        path.write_text(text)
+        path.chmod(0o600)
+        return str(path)

@@ -23,7 +23,7 @@ its calls there and wait for the answers.
 from eventd.blocking.publisher import Publisher
 from eventd.blocking.starter import EventServiceStarter
 from eventd.blocking.subscriber import Subscriber
-from eventd.errors import CannotConnect, NamingError
+from eventd.errors import CannotConnect, ConnectionDeniedError, LoginFailed, NamingError
 from eventd.event import Event
 
 __all__ = [
@@ -33,4 +33,6 @@ __all__ = [
     "Event",
     "CannotConnect",
     "NamingError",
+    "LoginFailed",
+    "ConnectionDeniedError",
 ]

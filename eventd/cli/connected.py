@@ -8,6 +8,7 @@ import sys
 from argparse import ArgumentParser, Namespace
 from typing import Any, Callable, Coroutine, NoReturn, Optional
 
+from OpenSSL import SSL
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionClosed
 from twisted.internet.interfaces import IReactorCore
@@ -22,7 +23,7 @@ from twisted.logger import (
 )
 
 from eventd.client import DEFAULT_ENDPOINT, EventClient, connect, server_address
-from eventd.client.endpoints import client_endpoint
+from eventd.client.endpoints import client_endpoint, tls_reason
 from eventd.errors import AuthRequired, EventdError, LoginFailed
 from eventd.wire.secrets import first_line
 
@@ -134,6 +135,13 @@ async def _session(reactor: IReactorCore, work: Work, args: Namespace) -> None:
         if stopping:
             raise SystemExit(INTERRUPTED) from None
         raise SystemExit(f"eventd: lost the event server at {address}: {reason}") from None
+    except SSL.Error as error:
+        # TLS 1.3 finishes the client's handshake before the server has
+        # judged the client's certificate: its refusal ends the first call.
+        raise SystemExit(
+            f"eventd: the TLS connection to the event server at {address} failed: "
+            f"{tls_reason(error)}"
+        ) from None
     except AuthRequired as error:
         raise SystemExit(
             f"eventd: {error}: give --ident-file (or $EVENTD_IDENT), or --user and "

@@ -69,3 +69,12 @@ def _client_certificate(certificate: Optional[str], key: Optional[str]):
     if certificate is None:
         return None
     return private_certificate(certificate, key, "client")
+
+
+def tls_reason(error: Exception) -> str:
+    """
+    What OpenSSL's error says, in words: C{tlsv13 alert certificate
+    required} rather than its list of (library, function, reason) tuples.
+    """
+    reasons = [entry[-1] for entry in (error.args[0] if error.args else ()) if entry]
+    return ", ".join(str(reason) for reason in reasons if reason) or str(error)

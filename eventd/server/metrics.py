@@ -124,6 +124,19 @@ class StatsCollector:
         yield _by_code(
             "eventd_refusals", "Requests refused, by error code.", stats.refused
         )
+        logins = CounterMetricFamily(
+            "eventd_logins",
+            "Connections admitted as a user, by how they proved it (scram, certificate).",
+            labels=["method"],
+        )
+        for method, count in stats.logins.items():
+            logins.add_metric([method], count)
+        yield logins
+        yield CounterMetricFamily(
+            "eventd_login_failures",
+            "Logins refused for a wrong user name or password.",
+            value=stats.login_failures,
+        )
         yield _by_code(
             "eventd_closed_connections",
             "Connections the server closed, by the reason its Goodbye gave "

@@ -75,6 +75,8 @@ class CollectorTests(SynchronousTestCase):
             closed={"SLOW_CONSUMER": 2, "HEARTBEAT_TIMEOUT": 5},
             longest_stall=0.25,
             subscribers=(row("a", 3, 10), row("b", 5, 8), row("c", 0, 40)),
+            logins={"scram": 7, "certificate": 1},
+            login_failures=3,
         )
         self.assertEqual(
             samples(self.scrape(stats)),
@@ -98,6 +100,9 @@ class CollectorTests(SynchronousTestCase):
                 "eventd_refusals_total{LIMIT_EXCEEDED}": 1,
                 "eventd_closed_connections_total{SLOW_CONSUMER}": 2,
                 "eventd_closed_connections_total{HEARTBEAT_TIMEOUT}": 5,
+                "eventd_logins_total{scram}": 7,
+                "eventd_logins_total{certificate}": 1,
+                "eventd_login_failures_total": 3,
             },
         )
 
@@ -183,6 +188,7 @@ class ServiceTests(TestCase):
                 "eventd_queue_high_water_max": 1,
                 "eventd_memory_budget_bytes": 1 << 30,
                 "eventd_slow_consumers_total": 0,
+                "eventd_login_failures_total": 0,
             },
         )
 
@@ -286,6 +292,7 @@ class EndToEndTests(TestCase):
                 "eventd_queue_depth_max": 0,
                 "eventd_memory_budget_bytes": 1 << 30,
                 "eventd_slow_consumers_total": 0,
+                "eventd_login_failures_total": 0,
             },
         )
         self.assertGreater(figures["eventd_uptime_seconds"], 0)
