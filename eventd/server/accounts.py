@@ -117,5 +117,6 @@ class Accounts:
         (a real user's salt does not change between two logins either), and
         keys nobody can match.
         """
-        salt = hmac.new(self._decoy_key, user.encode(), hashlib.sha256).digest()[:16]
+        # As long as scramp's own salts, so that its length tells nothing.
+        salt = hmac.new(self._decoy_key, user.encode(), hashlib.sha256).digest()
         return salt, os.urandom(32), os.urandom(32), DEFAULT_ITERATIONS

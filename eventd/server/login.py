@@ -9,9 +9,10 @@ server holds only salted keys, and the server's last message proves to the
 client that it knows them too, so a client cannot be fooled by an impostor
 that merely accepts everything.
 
-A failed login is answered late, the later the more a host has failed
-(L{LoginThrottle}), logged with the peer and the user name tried, and
-counted; a connection gets L{ATTEMPTS} tries, then it is closed.
+Once a host has failed, its logins are checked one at a time and ever
+further apart (L{LoginThrottle}); a failure is logged with the peer and the
+user name tried, and counted; a connection gets L{ATTEMPTS} tries, and is
+closed after as many failures.
 """
 
 from typing import TYPE_CHECKING, Callable, Optional
@@ -20,7 +21,7 @@ from scramp import ScramException, ScramMechanism
 from twisted.cred.credentials import Anonymous
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import Portal
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -38,7 +39,7 @@ if TYPE_CHECKING:  # scramp exports the server side only by its factory
     from scramp.core import ScramServer
 
 ATTEMPTS = 3
-"""Failed logins one connection may make before it is closed."""
+"""Logins one connection may try; after as many failures it is closed."""
 
 NAME_SHOWN = 64
 """How much of a user name a log line shows."""
@@ -73,8 +74,8 @@ class Admission:
         @param peer: the connection's name in logs.
         @param host: the address its failures are counted under.
         @param admitted: called with the principal once it is admitted.
-        @param exhausted: called with a reason once the connection has used
-            its L{ATTEMPTS}: it should be closed.
+        @param exhausted: called with a reason once the connection has
+            failed L{ATTEMPTS} times: it should be closed.
         """
         self._portal = portal
         self._accounts = accounts
@@ -87,6 +88,7 @@ class Admission:
         self._admitted = admitted
         self._exhausted = exhausted
         self._exchange: Optional[tuple["ScramServer", str]] = None
+        self._tries = 0
         self._failures = 0
         self.principal: Optional[Principal] = None
 
@@ -117,6 +119,7 @@ class Admission:
                 "this server has no users to log in as: it runs without --ident and "
                 "--users"
             )
+        self._check_tries_left()
         if self.principal is not None and self.principal.user is not None:
             raise LoginFailed(f"this connection is logged in already, as {self.principal}")
         if mechanism != SCRAM_SHA_256:
@@ -139,21 +142,41 @@ class Admission:
 
     def end(self, message: str) -> Deferred:
         """
-        The client's final SCRAM message, with its proof: fire with the
+        The client's final SCRAM message, with its proof: check it once the
+        throttle lets this host's next check run, and fire with the
         server's final message (its signature) and the user, or fail with
-        L{LoginFailed} after the throttle's delay.
+        L{LoginFailed}.
         """
         if self._exchange is None:
             return fail(LoginFailed("login_final came without a login before it"))
+        try:
+            self._check_tries_left()
+        except LoginFailed:
+            return fail()
+        self._tries += 1
         (server, user), self._exchange = self._exchange, None
+
+        def check(_: object) -> Deferred:
+            return log_in(self._portal, ScramProof(server, user, message), "scram")
 
         def welcome(_: object) -> dict:
             return {"message": server.get_server_final(), "user": user}
 
-        answer = log_in(self._portal, ScramProof(server, user, message), "scram")
-        return answer.addCallback(self._admit).addCallbacks(
+        wait = self._throttle.reserve(self._host)
+        checked = deferLater(self._clock, wait, lambda: None) if wait else succeed(None)
+        return checked.addCallback(check).addCallback(self._admit).addCallbacks(
             welcome, self._failed, errbackArgs=(user,)
         )
+
+    def _check_tries_left(self) -> None:
+        """
+        @raise LoginFailed: at once, if this connection has tried as often
+            as it may: a client that sends many logins without waiting for
+            the answers must not hold as many checks waiting for their turn
+            (it is about to be closed).
+        """
+        if self._tries >= ATTEMPTS:
+            raise LoginFailed(f"this connection has tried to log in {ATTEMPTS} times")
 
     def _admit_quietly(self, principal: Principal) -> bool:
         self.principal = principal
@@ -172,11 +195,11 @@ class Admission:
                 also=also,
             )
 
-    def _failed(self, failure: Failure, user: str) -> Deferred:
+    def _failed(self, failure: Failure, user: str) -> None:
         failure.trap(UnauthorizedLogin, ScramException)
         self._failures += 1
         self._counters.login_failures += 1
-        delay = self._throttle.failed(self._host)
+        self._throttle.failed(self._host)
         also = self._quiet.allow()
         if also is not None:
             self.log.warn(
@@ -188,12 +211,9 @@ class Admission:
                 attempts=ATTEMPTS,
                 also=also,
             )
-
-        def refuse() -> None:
-            if self._failures >= ATTEMPTS:
-                self._clock.callLater(
-                    0, self._exhausted, f"{self._failures} failed logins on one connection"
-                )
-            raise LoginFailed("wrong user name or password")
-
-        return deferLater(self._clock, delay, refuse)
+        if self._failures >= ATTEMPTS:
+            # After the refusal is answered (AMP sends it as this returns).
+            self._clock.callLater(
+                0, self._exhausted, f"{self._failures} failed logins on one connection"
+            )
+        raise LoginFailed("wrong user name or password")

@@ -205,8 +205,16 @@ class EventServerProtocol(amp.AMP):
             self.admission.admit_certificate(name)
 
     def _admitted(self, principal: Principal) -> None:
-        if self.queue is not None:
-            self.queue.user = principal.user
+        queue = self.queue
+        if queue is None or queue.user == principal.user:
+            return
+        queue.user = principal.user
+        if self.factory.security.access is not None and any(
+            self.factory.broker.subscriptions_of(queue)
+        ):
+            # Subscribed anonymously, then logged in: what it may receive
+            # has changed.
+            self.factory.broker.forget_targets()
 
     def _set_socket_options(self, transport) -> None:
         """
