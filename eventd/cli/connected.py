@@ -117,9 +117,8 @@ async def _session(reactor: IReactorCore, work: Work, args: Namespace) -> None:
         raise SystemExit(f"eventd: the event server at {address} refused the login: {reason}")
     except Exception as reason:
         # connect() fails only when its one attempt to connect fails.
-        raise SystemExit(
-            f"eventd: cannot reach the event server at {address}: {reason}"
-        ) from None
+        said = tls_reason(reason) if isinstance(reason, SSL.Error) else reason
+        raise SystemExit(f"eventd: cannot reach the event server at {address}: {said}") from None
 
     stopping = False
 

@@ -11,6 +11,7 @@ from typing import Mapping, Optional
 
 from twisted.application.service import IService, MultiService
 from twisted.internet.endpoints import quoteStringArgument, serverFromString
+from twisted.logger import Logger
 from twisted.python import usage
 
 from eventd.server.accounts import Accounts
@@ -466,6 +467,11 @@ def makeService(options: Options, reactor: Optional[object] = None) -> IService:
     top = MultiService()
     # First: the signal handlers must be eventd's before the banner tells
     # whoever started us that we may be stopped.
+    if options["ident"] and os.environ.get("EVENTD_IDENT") != options["ident"]:
+        Logger().warn(
+            "--ident puts the passphrase on the command line, where every user of this "
+            "host can read it (ps): use --ident-file, or EVENTD_IDENT for eventd.tac"
+        )
     signals = SignalHandling(reactor)
     signals.setServiceParent(top)
     server = EventService(endpoints, options.config, reactor, options.security)
