@@ -3,8 +3,11 @@ The Twisted client: C{client = await connect("tcp:127.0.0.1:7766")}.
 
 L{EventClient} (in L{eventd.client.event_client}) is what an application
 holds: it publishes, subscribes, and reconnects.  Underneath,
-L{eventd.client.connection} is one AMP connection to the server, and
-L{eventd.client.handlers} picks the handlers of each event.
+L{eventd.client.connection} is one AMP connection to the server,
+L{eventd.client.login} logs it in (SCRAM-SHA-256, checking the server's
+signature), L{eventd.client.endpoints} makes the endpoint string (and a
+C{tls:} CA file) into an endpoint, and L{eventd.client.handlers} picks the
+handlers of each event.
 """
 
 import os

@@ -14,7 +14,11 @@ Inward from the service: L{eventd.server.protocol} (one client's
 connection) and L{eventd.server.responders} (its commands) call
 L{eventd.server.fanout} and L{eventd.server.broker} (who gets what, with no
 sockets), which hand events to L{eventd.server.queues} (one subscriber's
-bounded queue).
+bounded queue).  Who is admitted and what they may do is
+L{eventd.server.security}'s: the accounts (L{eventd.server.accounts},
+L{eventd.server.users}), twisted.cred's portal (L{eventd.server.portal}),
+one connection's login (L{eventd.server.login}) and the access list
+(L{eventd.server.permissions}); docs/security.md tells operators.
 """
 
 from eventd.server.config import ServerConfig, WhenFull
