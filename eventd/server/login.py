@@ -184,6 +184,8 @@ class Admission:
         return True
 
     def _admit(self, principal: Principal) -> None:
+        if principal.method == "scram":
+            self._throttle.checked(self._host)
         self._admit_quietly(principal)
         self._counters.logins[principal.method] += 1
         also = self._quiet.allow()

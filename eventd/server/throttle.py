@@ -4,7 +4,8 @@ Slowing down whoever guesses passwords.
 Once a host has failed to log in, its next logins are checked one at a
 time, a while apart: a quarter of a second after its first failure, twice
 as long after each further one, up to a bound; a minute without failures
-forgets them.  The check itself waits, not only the refusal, and every
+forgets them.  Checks still waiting count as failures to come, so a batch
+of guesses is spaced as if each had failed.  The check itself waits, not only the refusal, and every
 check from the host takes the next free slot: a guesser gains nothing by
 sending many guesses at once, on however many connections, nor by reading
 a slow answer as a no.  An honest host that never failed never waits; one
@@ -48,6 +49,9 @@ class _Host:
     failures: int = 0
     last_failure: float = 0.0
     next_check: float = 0.0
+    waiting: int = 0
+    """Checks given a slot and not yet done: each may be one more failure,
+    so the next slot is spaced as if it were."""
 
 
 class LoginThrottle:
@@ -70,16 +74,26 @@ class LoginThrottle:
         if known is None:
             return 0.0
         at = max(now, known.next_check)
-        known.next_check = at + spacing(known.failures)
+        known.waiting += 1
+        known.next_check = at + spacing(known.failures + known.waiting)
         return at - now
+
+    def checked(self, host: str) -> None:
+        """
+        A login from C{host} given a slot was checked, and right.
+        """
+        known = self._hosts.get(host)
+        if known is not None and known.waiting:
+            known.waiting -= 1
 
     def failed(self, host: str) -> None:
         """
-        A login from C{host} failed: count it, and push its next check
-        further away.
+        A login from C{host} failed (given a slot or not): count it, and
+        push its next check further away.
         """
         now = self._clock.seconds()
         known = self._recent(host, now) or _Host(next_check=now)
+        known.waiting = max(known.waiting - 1, 0)
         known.failures += 1
         known.last_failure = now
         known.next_check = max(known.next_check, now + spacing(known.failures))
@@ -94,7 +108,7 @@ class LoginThrottle:
         """
         known = self._hosts.get(host)
         if known is not None and now - known.last_failure > MEMORY_SECONDS:
-            if known.next_check <= now:
+            if not known.waiting:
                 del self._hosts[host]
                 return None
         return known
