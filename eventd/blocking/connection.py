@@ -4,7 +4,7 @@ reactor thread that crochet runs, used from the program's own threads.
 """
 
 from functools import partial
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Union
 
 import os
 
@@ -27,8 +27,10 @@ class BlockingConnection:
     @param ident: the server's shared passphrase (its C{--ident}, Pyro's
         C{-i}); by default the EVENTD_IDENT environment variable, if set.
     @param esURI: the server's address: its banner's C{URI=} value or any
-        Twisted client endpoint string.  By default the EVENTD_ENDPOINT
-        environment variable, else C{tcp:127.0.0.1:7766}.
+        Twisted client endpoint string; or several (a list, or one string
+        separated by spaces), tried in turn, and failed over to when the
+        one reached is lost.  By default the EVENTD_ENDPOINT environment
+        variable, else C{tcp:127.0.0.1:7766}.
     @param codec: how messages are encoded: C{json} or C{raw}.
     @param user: instead of C{ident}, a user of the server's C{--users},
         with its C{password}.
@@ -41,7 +43,7 @@ class BlockingConnection:
     def __init__(
         self,
         ident: Optional[str],
-        esURI: Optional[str],
+        esURI: Union[None, str, Sequence[str]],
         codec: str,
         user: Optional[str] = None,
         password: Optional[str] = None,

@@ -46,8 +46,10 @@ def add_server_option(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--server",
         metavar="ENDPOINT",
+        action="append",
         help="the server: a Twisted client endpoint string, or the URI= value of "
-        f"its banner (default: $EVENTD_ENDPOINT, else {DEFAULT_ENDPOINT})",
+        "its banner; repeat it for several, to fail over from one to the next "
+        f"(default: $EVENTD_ENDPOINT, else {DEFAULT_ENDPOINT})",
     )
     parser.add_argument(
         "--ca",

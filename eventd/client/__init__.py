@@ -11,7 +11,7 @@ handlers of each event.
 """
 
 import os
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IStreamClientEndpoint
@@ -26,18 +26,21 @@ from eventd.wire.addresses import DEFAULT_ENDPOINT
 __all__ = ["connect", "server_address", "EventClient", "Event", "Handler", "DEFAULT_ENDPOINT"]
 
 
-def server_address(endpoint: Optional[str] = None) -> str:
+def server_address(endpoint: Union[None, str, Sequence[str]] = None) -> str:
     """
     The endpoint string a client should use: C{endpoint} if given, else the
-    EVENTD_ENDPOINT environment variable, else L{DEFAULT_ENDPOINT}.  A
-    leading C{URI=} (as the server's banner prints it) is dropped.
+    EVENTD_ENDPOINT environment variable, else L{DEFAULT_ENDPOINT}.  Several
+    servers, to fail over from one to the next, are a list or one string
+    separated by whitespace; a leading C{URI=} (as the server's banner
+    prints it) is dropped from each.
     """
     chosen = endpoint or os.environ.get("EVENTD_ENDPOINT") or DEFAULT_ENDPOINT
-    return chosen.removeprefix("URI=").strip()
+    parts = chosen.split() if isinstance(chosen, str) else [p for one in chosen for p in one.split()]
+    return " ".join(part for part in (p.removeprefix("URI=") for p in parts) if part)
 
 
 def connect(
-    endpoint: Union[str, IStreamClientEndpoint],
+    endpoint: Union[str, Sequence[str], IStreamClientEndpoint],
     reactor: Optional[object] = None,
     codec: str = "json",
     ca: Optional[str] = None,
@@ -51,7 +54,10 @@ def connect(
 
     @param endpoint: a Twisted client endpoint string such as
         C{tcp:127.0.0.1:7766} (what the server's banner prints after
-        C{URI=}; the C{URI=} itself may be left in), or an endpoint.
+        C{URI=}; the C{URI=} itself may be left in), or an endpoint; or
+        several servers, as a list or one string separated by whitespace:
+        the client reaches the first that answers, and on losing it fails
+        over to the next, subscribing again there.
     @param codec: how messages are encoded: C{json} (the default) or C{raw}
         (bytes as they are).
     @param ca: for a C{tls:} endpoint string, a PEM file of the certificate
@@ -71,6 +77,6 @@ def connect(
         from twisted.internet import reactor
     chosen = codec_named(codec)
     credentials = Credentials.chosen(ident, user, password)
-    if isinstance(endpoint, str):
+    if isinstance(endpoint, (str, list, tuple)):
         endpoint = client_endpoint(reactor, server_address(endpoint), ca)
     return EventClient(endpoint, reactor, chosen, credentials).start()

@@ -1,6 +1,8 @@
 """
 Which server a client reaches: a Twisted client endpoint string, such as
-the C{URI=} line of the server's banner, made into an endpoint.
+the C{URI=} line of the server's banner, made into an endpoint; or several,
+separated by whitespace, made into one that fails over from one to the next
+(L{eventd.client.failover}).
 
 C{tls:} strings verify the server's certificate.  Twisted's own C{tls:}
 takes its certificate authorities from a directory (C{trustRoots=}) or from
@@ -15,6 +17,7 @@ from twisted.internet.endpoints import HostnameEndpoint, clientFromString, wrapC
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.ssl import optionsForClientTLS
 
+from eventd.client.failover import FailoverEndpoint
 from eventd.wire.addresses import endpoint_arguments as _arguments
 from eventd.wire.certificates import private_certificate, trust_root
 
@@ -25,6 +28,25 @@ C{endpoint}."""
 
 
 def client_endpoint(
+    reactor: object, description: str, ca: Optional[str] = None
+) -> IStreamClientEndpoint:
+    """
+    The endpoint C{description} names; if it names several, separated by
+    whitespace, a L{FailoverEndpoint} of them.
+
+    @raise ValueError: naming what is wrong, if a string or the CA file is
+        unusable, or there is no string at all.
+    """
+    descriptions = description.split()
+    if not descriptions:
+        raise ValueError("no server endpoint given")
+    if len(descriptions) == 1:
+        return _one_endpoint(reactor, descriptions[0], ca)
+    endpoints = [_one_endpoint(reactor, one, ca) for one in descriptions]
+    return FailoverEndpoint(endpoints, descriptions)
+
+
+def _one_endpoint(
     reactor: object, description: str, ca: Optional[str] = None
 ) -> IStreamClientEndpoint:
     """
