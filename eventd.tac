@@ -17,6 +17,7 @@ named like it (EVENTD_QUEUE_SIZE for --queue-size):
     EVENTD_METRICS
     EVENTD_IDENT, EVENTD_IDENT_FILE, EVENTD_USERS, EVENTD_ACL, EVENTD_LOGIN_TIMEOUT
     EVENTD_CLIENT_CA, EVENTD_REQUIRE_CLIENT_CERT (1 or 0), EVENTD_ALLOW_ANONYMOUS (1 or 0)
+    EVENTD_REUSE_PORT (1 or 0)
 
 EVENTD_IDENT holds the passphrase itself; with systemd, rather pass it as a
 credential (LoadCredential=ident:/etc/eventd/ident) and set

@@ -47,6 +47,7 @@ SERVER_RANKS = {
     "throttle": 0,
     "tls": 0,
     "exposure": 0,
+    "reuseport": 0,
     "accounts": 1,
     "broker": 1,
     "queues": 1,

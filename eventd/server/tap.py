@@ -267,6 +267,13 @@ class Options(usage.Options):
             "--client-ca; and listen beyond loopback without credentials.",
         ],
         [
+            "reuse-port",
+            None,
+            "Listen on tcp: and tcp6: endpoints (and -p) with SO_REUSEPORT, so that "
+            "several eventd processes share one port, the kernel spreading connections "
+            "over them (Linux); other endpoints listen as they are.",
+        ],
+        [
             "require-client-cert",
             None,
             "With --client-ca: refuse, in the TLS handshake, a client that shows no "
@@ -311,7 +318,9 @@ class Options(usage.Options):
             self["listen"] = [DEFAULT_LISTEN]
         self.security = self._security()
         for description in self["listen"]:
-            _check_endpoint("--listen", description, self.client_certificates)
+            _check_endpoint(
+                "--listen", description, self.client_certificates, bool(self["reuse-port"])
+            )
         if not (self.security.credentials or self["allow-anonymous"]):
             for description in self["listen"]:
                 _check_private(description)
@@ -407,13 +416,21 @@ def _check_private(description: str) -> None:
 
 
 def server_endpoint(
-    reactor: object, description: str, client_certificates: Optional[tuple[str, bool]]
+    reactor: object,
+    description: str,
+    client_certificates: Optional[tuple[str, bool]],
+    reuse_port: bool = False,
 ):
     """
     The endpoint a --listen string names; an ssl: one asks clients for
     certificates if C{client_certificates} (the CA file, and whether one
-    is required) says so.
+    is required) says so; with C{reuse_port}, a tcp: or tcp6: one listens
+    with SO_REUSEPORT.
     """
+    if reuse_port and description.startswith(("tcp:", "tcp6:")):
+        from eventd.server.reuseport import reuse_port_endpoint
+
+        return reuse_port_endpoint(reactor, description)
     if client_certificates is not None and description.startswith("ssl:"):
         from eventd.server.tls import tls_server_endpoint
 
@@ -422,12 +439,15 @@ def server_endpoint(
 
 
 def _check_endpoint(
-    option: str, description: str, client_certificates: Optional[tuple[str, bool]] = None
+    option: str,
+    description: str,
+    client_certificates: Optional[tuple[str, bool]] = None,
+    reuse_port: bool = False,
 ) -> None:
     from twisted.internet import reactor
 
     try:
-        server_endpoint(reactor, description, client_certificates)
+        server_endpoint(reactor, description, client_certificates, reuse_port)
     except Exception as e:
         reason = str(e) or type(e).__name__
         if description.startswith("systemd:"):
@@ -462,7 +482,8 @@ def makeService(options: Options, reactor: Optional[object] = None) -> IService:
     if reactor is None:
         from twisted.internet import reactor
     endpoints = [
-        server_endpoint(reactor, d, options.client_certificates) for d in options["listen"]
+        server_endpoint(reactor, d, options.client_certificates, bool(options["reuse-port"]))
+        for d in options["listen"]
     ]
     top = MultiService()
     # First: the signal handlers must be eventd's before the banner tells
